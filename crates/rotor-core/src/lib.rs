@@ -1,0 +1,26 @@
+//! rotor-core: the staged-rotation model shared by every backend.
+//!
+//! * [`store`] — the [`SecretStore`] trait (AWS Secrets Manager's staged versions:
+//!   Pending / Current / Previous) and its typed errors.
+//! * [`memory`] — [`MemoryStore`], a complete in-process implementation.
+//! * [`file`] — [`FileStore`], JSON files on disk (the embedded default for local use).
+//! * [`record`] — [`KeyRecord`], the JSON document stored as each version's value.
+//! * [`policy`] — per-secret rotation policy and its defaults.
+//! * [`engine`] — the four rotation steps against OpenRouter, plus `rotate`.
+//! * `conformance` (feature `conformance`) — the shared test suite every backend runs.
+//!
+//! rotor-core does no network I/O of its own except through `rotor-openrouter`.
+
+pub mod engine;
+pub mod file;
+pub mod memory;
+pub mod policy;
+pub mod record;
+pub mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use store::{
+    SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
+};
