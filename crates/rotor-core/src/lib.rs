@@ -21,6 +21,8 @@ pub mod store;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use file::FileStore;
+pub use memory::MemoryStore;
 pub use store::{
     SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
 };

@@ -1,1 +1,540 @@
-//! (skeleton)
+//! [`MemoryStore`]: a complete, concurrency-safe, in-process [`SecretStore`].
+//!
+//! Not a mock: it implements the whole staged-version contract (it is the reference the
+//! conformance suite is checked against first), and [`FileStore`](crate::file::FileStore) uses the
+//! same state machine ([`SecretState`]) for its read-modify-write cycles, so both stores mean
+//! exactly the same thing by every method.
+//!
+//! Every method takes one mutex around the whole map and never awaits while holding it, so every
+//! method is atomic. Clones share state: hand one store to several tasks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::store::{
+    SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
+};
+
+/// How many versions without any stage label a store keeps (newest first) before forgetting the
+/// oldest. Labeled versions (Pending, Current, Previous) are never pruned.
+pub(crate) const KEEP_UNLABELED_VERSIONS: usize = 3;
+
+/// One version of a secret.
+#[derive(Clone)]
+pub(crate) struct VersionState {
+    /// `None` for a Pending version created by `begin_rotation` before createSecret stored a value.
+    pub(crate) value: Option<SecretString>,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// One secret: its versions and which version carries each stage label. Keeping the labels as a
+/// map *label → version* makes "each label is on at most one version" true by construction.
+///
+/// Every transition validates first and mutates only once it cannot fail, and reports whether it
+/// changed anything (so persistent stores write only when needed).
+#[derive(Clone)]
+pub(crate) struct SecretState {
+    pub(crate) rotation_enabled: Option<bool>,
+    pub(crate) last_rotated: Option<DateTime<Utc>>,
+    pub(crate) versions: BTreeMap<String, VersionState>,
+    pub(crate) stages: BTreeMap<Stage, String>,
+}
+
+fn same_value(a: &SecretString, b: &SecretString) -> bool {
+    a.expose_secret() == b.expose_secret()
+}
+
+fn check_token(secret: &str, token: &str) -> Result<(), StoreError> {
+    if token.is_empty() {
+        return Err(StoreError::precondition(
+            secret,
+            "the version id (rotation token) is empty; pass a non-empty token such as a UUID",
+        ));
+    }
+    Ok(())
+}
+
+impl SecretState {
+    /// A new secret whose first version `token` holds `value` and carries Current.
+    pub(crate) fn create(
+        secret: &str,
+        token: &str,
+        value: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<SecretState, StoreError> {
+        check_token(secret, token)?;
+        let mut versions = BTreeMap::new();
+        versions.insert(
+            token.to_owned(),
+            VersionState {
+                value: Some(value.clone()),
+                created_at: now,
+            },
+        );
+        let mut stages = BTreeMap::new();
+        stages.insert(Stage::Current, token.to_owned());
+        Ok(SecretState {
+            rotation_enabled: Some(true),
+            last_rotated: None,
+            versions,
+            stages,
+        })
+    }
+
+    /// `create_secret` on a secret that already exists: `Ok` only for the idempotent re-run.
+    pub(crate) fn check_recreate(
+        &self,
+        secret: &str,
+        token: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        let same = self.holder(Stage::Current) == Some(token)
+            && self
+                .versions
+                .get(token)
+                .and_then(|v| v.value.as_ref())
+                .is_some_and(|v| same_value(v, value));
+        if same {
+            Ok(())
+        } else {
+            Err(StoreError::conflict(
+                secret,
+                format!(
+                    "the secret already exists (current version {}); it was not changed. \
+                     Use a new secret name, or rotate the existing secret",
+                    self.holder(Stage::Current).unwrap_or("none")
+                ),
+            ))
+        }
+    }
+
+    /// The version carrying `stage`.
+    pub(crate) fn holder(&self, stage: Stage) -> Option<&str> {
+        self.stages.get(&stage).map(String::as_str)
+    }
+
+    /// The stages on version `id`, sorted.
+    pub(crate) fn stages_of(&self, id: &str) -> Vec<Stage> {
+        // BTreeMap iteration is in `Stage` order, so the result is sorted.
+        self.stages
+            .iter()
+            .filter(|(_, v)| v.as_str() == id)
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
+    fn has(&self, id: &str, stage: Stage) -> bool {
+        self.holder(stage) == Some(id)
+    }
+
+    pub(crate) fn describe(&self, secret_id: &str) -> SecretDescription {
+        SecretDescription {
+            secret_id: secret_id.to_owned(),
+            rotation_enabled: self.rotation_enabled,
+            last_rotated: self.last_rotated,
+            versions: self
+                .versions
+                .iter()
+                .map(|(id, v)| VersionInfo {
+                    id: id.clone(),
+                    stages: self.stages_of(id),
+                    created_at: Some(v.created_at),
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn get_value(
+        &self,
+        secret: &str,
+        selector: &VersionSelector,
+    ) -> Result<SecretValue, StoreError> {
+        let id = match selector {
+            VersionSelector::Stage(stage) => self.holder(*stage).ok_or_else(|| {
+                StoreError::not_found(secret, format!("no version carries stage {stage}"))
+            })?,
+            VersionSelector::Version { id, stage } => {
+                if !self.versions.contains_key(id) {
+                    return Err(StoreError::not_found(secret, format!("version {id}")));
+                }
+                if let Some(stage) = stage {
+                    if !self.has(id, *stage) {
+                        return Err(StoreError::not_found(
+                            secret,
+                            format!(
+                                "version {id} in stage {stage} (the version has stages {:?})",
+                                self.stages_of(id)
+                            ),
+                        ));
+                    }
+                }
+                id.as_str()
+            }
+        };
+        let version = self
+            .versions
+            .get(id)
+            .ok_or_else(|| StoreError::not_found(secret, format!("version {id}")))?;
+        let value = version.value.clone().ok_or_else(|| {
+            StoreError::not_found(
+                secret,
+                format!("the value of version {id} (the rotation started but createSecret has not stored a value yet)"),
+            )
+        })?;
+        Ok(SecretValue {
+            version_id: id.to_owned(),
+            stages: self.stages_of(id),
+            value,
+            created_at: Some(version.created_at),
+        })
+    }
+
+    pub(crate) fn begin_rotation(
+        &mut self,
+        secret: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        check_token(secret, token)?;
+        if self.has(token, Stage::Pending) || self.has(token, Stage::Current) {
+            return Ok(false);
+        }
+        if let Some(pending) = self.holder(Stage::Pending) {
+            if !self.has(pending, Stage::Current) {
+                return Err(StoreError::conflict(
+                    secret,
+                    format!(
+                        "a previous rotation isn't complete: version {pending} carries {}. \
+                         Finish it (re-run the rotation with token {pending}) or abandon it \
+                         (clear its pending label) before starting another",
+                        Stage::Pending
+                    ),
+                ));
+            }
+        }
+        if self.versions.contains_key(token) {
+            return Err(StoreError::conflict(
+                secret,
+                format!(
+                    "version {token} already exists and is neither pending nor current; \
+                     start the rotation with a fresh token"
+                ),
+            ));
+        }
+        self.versions.insert(
+            token.to_owned(),
+            VersionState {
+                value: None,
+                created_at: now,
+            },
+        );
+        // A Pending label left on the current version after a finished rotation moves, as in AWS.
+        self.stages.insert(Stage::Pending, token.to_owned());
+        self.prune();
+        Ok(true)
+    }
+
+    pub(crate) fn put_pending(
+        &mut self,
+        secret: &str,
+        token: &str,
+        value: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        check_token(secret, token)?;
+        match self.versions.get_mut(token) {
+            Some(VersionState {
+                value: Some(existing),
+                ..
+            }) => {
+                if same_value(existing, value) {
+                    Ok(false)
+                } else {
+                    Err(StoreError::conflict(
+                        secret,
+                        format!(
+                            "version {token} already holds a different value (a version's value \
+                             never changes); nothing was changed. Start a new rotation with a fresh token"
+                        ),
+                    ))
+                }
+            }
+            Some(version) => {
+                version.value = Some(value.clone());
+                self.stages.insert(Stage::Pending, token.to_owned());
+                self.prune();
+                Ok(true)
+            }
+            None => {
+                self.versions.insert(
+                    token.to_owned(),
+                    VersionState {
+                        value: Some(value.clone()),
+                        created_at: now,
+                    },
+                );
+                self.stages.insert(Stage::Pending, token.to_owned());
+                self.prune();
+                Ok(true)
+            }
+        }
+    }
+
+    pub(crate) fn promote(
+        &mut self,
+        secret: &str,
+        token: &str,
+        from: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if self.has(token, Stage::Current) {
+            return Ok(false);
+        }
+        if !self.has(from, Stage::Current) {
+            return Err(StoreError::conflict(
+                secret,
+                format!(
+                    "cannot promote version {token}: {} is on version {}, not on {from} \
+                     (another promote or rollback won); nothing was changed. Run `rotor status` \
+                     and retry against the current version",
+                    Stage::Current,
+                    self.holder(Stage::Current).unwrap_or("none")
+                ),
+            ));
+        }
+        match self.versions.get(token) {
+            None => {
+                return Err(StoreError::not_found(
+                    secret,
+                    format!("version {token} (to promote)"),
+                ));
+            }
+            Some(VersionState { value: None, .. }) => {
+                return Err(StoreError::not_found(
+                    secret,
+                    format!("the value of version {token} (run createSecret before promoting it)"),
+                ));
+            }
+            Some(_) => {}
+        }
+        self.stages.insert(Stage::Current, token.to_owned());
+        self.stages.insert(Stage::Previous, from.to_owned());
+        if self.has(token, Stage::Pending) {
+            self.stages.remove(&Stage::Pending);
+        }
+        self.last_rotated = Some(now);
+        self.prune();
+        Ok(true)
+    }
+
+    pub(crate) fn clear_pending(&mut self, _secret: &str, token: &str) -> Result<bool, StoreError> {
+        if !self.has(token, Stage::Pending) {
+            return Ok(false);
+        }
+        self.stages.remove(&Stage::Pending);
+        self.prune();
+        Ok(true)
+    }
+
+    /// Forgets versions without a stage label: at once when they have no value, otherwise all
+    /// but the newest [`KEEP_UNLABELED_VERSIONS`].
+    fn prune(&mut self) {
+        let labeled: Vec<String> = self.stages.values().cloned().collect();
+        let is_labeled = |id: &str| labeled.iter().any(|l| l == id);
+        self.versions
+            .retain(|id, v| is_labeled(id) || v.value.is_some());
+        let mut unlabeled: Vec<(DateTime<Utc>, String)> = self
+            .versions
+            .iter()
+            .filter(|(id, _)| !is_labeled(id))
+            .map(|(id, v)| (v.created_at, id.clone()))
+            .collect();
+        if unlabeled.len() > KEEP_UNLABELED_VERSIONS {
+            unlabeled.sort();
+            let drop = unlabeled.len() - KEEP_UNLABELED_VERSIONS;
+            for (_, id) in unlabeled.into_iter().take(drop) {
+                self.versions.remove(&id);
+            }
+        }
+    }
+}
+
+/// A complete in-process [`SecretStore`]. Clones share state.
+///
+/// New secrets report `rotation_enabled: Some(true)`; [`MemoryStore::set_rotation_enabled`]
+/// changes that (including to `None`, to behave like a backend that does not say).
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    secrets: Arc<Mutex<HashMap<String, SecretState>>>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("secrets", &self.lock().len())
+            .finish()
+    }
+}
+
+fn missing(secret: &str) -> StoreError {
+    StoreError::not_found(secret, "the secret")
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, SecretState>> {
+        // No method panics while holding the lock and every transition validates before it
+        // mutates, so the map is consistent even if a panic poisoned the mutex.
+        self.secrets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets what [`SecretStore::describe`] reports as `rotation_enabled` for `secret`.
+    /// `NotFound` if the secret does not exist.
+    pub fn set_rotation_enabled(
+        &self,
+        secret: &str,
+        enabled: Option<bool>,
+    ) -> Result<(), StoreError> {
+        let mut secrets = self.lock();
+        let state = secrets.get_mut(secret).ok_or_else(|| missing(secret))?;
+        state.rotation_enabled = enabled;
+        Ok(())
+    }
+
+    /// The names of the secrets in the store, sorted.
+    pub fn secret_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn modify<R>(
+        &self,
+        secret: &str,
+        f: impl FnOnce(&mut SecretState) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut secrets = self.lock();
+        let state = secrets.get_mut(secret).ok_or_else(|| missing(secret))?;
+        f(state)
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
+        let secrets = self.lock();
+        let state = secrets.get(secret_id).ok_or_else(|| missing(secret_id))?;
+        Ok(state.describe(secret_id))
+    }
+
+    async fn get_value(
+        &self,
+        secret_id: &str,
+        selector: &VersionSelector,
+    ) -> Result<SecretValue, StoreError> {
+        let secrets = self.lock();
+        let state = secrets.get(secret_id).ok_or_else(|| missing(secret_id))?;
+        state.get_value(secret_id, selector)
+    }
+
+    async fn create_secret(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        if secret_id.is_empty() {
+            return Err(StoreError::precondition(
+                secret_id,
+                "the secret name is empty",
+            ));
+        }
+        let mut secrets = self.lock();
+        if let Some(existing) = secrets.get(secret_id) {
+            return existing.check_recreate(secret_id, token, value);
+        }
+        let state = SecretState::create(secret_id, token, value, Utc::now())?;
+        secrets.insert(secret_id.to_owned(), state);
+        Ok(())
+    }
+
+    async fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        self.modify(secret_id, |s| {
+            s.begin_rotation(secret_id, token, Utc::now())
+        })
+        .map(drop)
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        self.modify(secret_id, |s| {
+            s.put_pending(secret_id, token, value, Utc::now())
+        })
+        .map(drop)
+    }
+
+    async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
+        self.modify(secret_id, |s| s.promote(secret_id, token, from, Utc::now()))
+            .map(drop)
+    }
+
+    async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        self.modify(secret_id, |s| s.clear_pending(secret_id, token))
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[test]
+    fn prune_keeps_labeled_and_newest_unlabeled_versions() {
+        let t0 = Utc::now();
+        let mut state = SecretState::create("s", "v0", &value("0"), t0).unwrap();
+        let mut from = "v0".to_owned();
+        for i in 1..10 {
+            let id = format!("v{i}");
+            let at = t0 + chrono::Duration::seconds(i);
+            state
+                .put_pending("s", &id, &value(&i.to_string()), at)
+                .unwrap();
+            state.promote("s", &id, &from, at).unwrap();
+            from = id;
+        }
+        // v9 Current, v8 Previous, and the three newest unlabeled versions v5..v7.
+        let ids: Vec<&str> = state.versions.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["v5", "v6", "v7", "v8", "v9"]);
+        assert_eq!(state.holder(Stage::Current), Some("v9"));
+        assert_eq!(state.holder(Stage::Previous), Some("v8"));
+    }
+
+    #[test]
+    fn clearing_a_valueless_pending_version_forgets_it() {
+        let mut state = SecretState::create("s", "a", &value("a"), Utc::now()).unwrap();
+        assert!(state.begin_rotation("s", "b", Utc::now()).unwrap());
+        assert!(state.clear_pending("s", "b").unwrap());
+        assert!(!state.versions.contains_key("b"));
+    }
+}
