@@ -132,7 +132,10 @@ pub enum VersionSelector {
 impl VersionSelector {
     /// Shorthand for `Version { id, stage: Some(stage) }`.
     pub fn version_in_stage(id: impl Into<String>, stage: Stage) -> Self {
-        VersionSelector::Version { id: id.into(), stage: Some(stage) }
+        VersionSelector::Version {
+            id: id.into(),
+            stage: Some(stage),
+        }
     }
 }
 
@@ -141,7 +144,9 @@ impl fmt::Display for VersionSelector {
         match self {
             VersionSelector::Stage(s) => write!(f, "stage {s}"),
             VersionSelector::Version { id, stage: None } => write!(f, "version {id}"),
-            VersionSelector::Version { id, stage: Some(s) } => write!(f, "version {id} in stage {s}"),
+            VersionSelector::Version { id, stage: Some(s) } => {
+                write!(f, "version {id} in stage {s}")
+            }
         }
     }
 }
@@ -171,7 +176,7 @@ pub enum StoreError {
     #[error("secret {secret}: conflict: {message}")]
     Conflict { secret: String, message: String },
     /// The store refuses the operation as configured (unsafe file permissions, a configuration that
-    /// would prune a version the rotation relies on, promoting a version without a value...).
+    /// would prune a version the rotation relies on, an invalid secret name...).
     #[error("secret {secret}: precondition failed: {message}")]
     Precondition { secret: String, message: String },
     /// The store denied access (HTTP 403, AccessDenied).
@@ -204,13 +209,22 @@ impl StoreError {
     }
 
     pub fn not_found(secret: impl Into<String>, what: impl Into<String>) -> Self {
-        StoreError::NotFound { secret: secret.into(), what: what.into() }
+        StoreError::NotFound {
+            secret: secret.into(),
+            what: what.into(),
+        }
     }
     pub fn conflict(secret: impl Into<String>, message: impl Into<String>) -> Self {
-        StoreError::Conflict { secret: secret.into(), message: message.into() }
+        StoreError::Conflict {
+            secret: secret.into(),
+            message: message.into(),
+        }
     }
     pub fn precondition(secret: impl Into<String>, message: impl Into<String>) -> Self {
-        StoreError::Precondition { secret: secret.into(), message: message.into() }
+        StoreError::Precondition {
+            secret: secret.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -253,7 +267,9 @@ pub trait SecretStore: Send + Sync {
     /// `token` exists and carries Pending, without a value.
     /// * `token` already carries Pending (with or without a value), or carries Current: `Ok`, no change.
     /// * another version carries Pending and not Current (a rotation in progress): `Conflict`,
-    ///   naming that version.
+    ///   naming that version. (Pending left on the Current version after a finished rotation, which
+    ///   AWS clears asynchronously, does not block: the label moves to `token`.)
+    /// * `token` names an existing version that carries neither Pending nor Current: `Conflict`.
     /// * `NotFound` if the secret does not exist.
     async fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError>;
 
@@ -272,7 +288,9 @@ pub trait SecretStore: Send + Sync {
     /// Moves Current from version `from` to version `token` in one atomic step (finishSecret,
     /// and rollback: promoting the Previous version). Version `from` becomes Previous (the label
     /// leaves whatever version had it). Pending is removed from `token` (AWS removes it
-    /// asynchronously; callers must not rely on the timing).
+    /// asynchronously; callers must not rely on the timing). Checked in this order (so the loser of
+    /// a race always gets `Conflict`, even if the winner's promote made its version unlabeled):
+    /// * `NotFound` if the secret does not exist.
     /// * `token` already carries Current: `Ok`, no change.
     /// * Current is not on `from` (another promote won the race): `Conflict`, nothing changed.
     /// * `token` unknown or without a value: `NotFound`, nothing changed.
@@ -280,6 +298,7 @@ pub trait SecretStore: Send + Sync {
 
     /// Removes Pending from version `token`: abandons a rotation, or tidies up after a promote (what
     /// AWS does by itself after finishSecret). Other labels on `token` stay. A version left with no
-    /// stage may be forgotten by the store. `Ok`, no change, if `token` does not carry Pending.
+    /// stage may be forgotten by the store. `Ok`, no change, if `token` does not carry Pending
+    /// (including an unknown `token`). `NotFound` if the secret does not exist.
     async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError>;
 }
