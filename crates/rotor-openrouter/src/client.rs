@@ -1,11 +1,35 @@
-//! The HTTP client. (Skeleton: bodies are filled in by the client implementation.)
+//! The HTTP client: one request path ([`Client::execute`]) that builds the request, maps statuses to
+//! [`Error`]s and applies the [`RetryPolicy`] according to how safe the call is to repeat.
 
-use std::time::Duration;
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use reqwest::{
+    Method, StatusCode,
+    header::{AUTHORIZATION, HeaderMap, HeaderValue},
+};
+use serde::{Deserialize, de::DeserializeOwned};
+use url::Url;
 
 use crate::{
     ApiKey, CompletionResponse, CreateKeyRequest, CreatedKey, CurrentKey, Error, Key,
     ListKeysOptions, UpdateKeyRequest,
+    response::{self, scrub, status_error, transport_message},
 };
+
+/// Keys per `GET /keys` page (OpenRouter's page size).
+pub const PAGE_SIZE: usize = 100;
+
+/// `list_keys` gives up after this many non-empty pages (a million keys): a server that ignores
+/// `offset` must not make it loop for ever.
+pub const MAX_PAGES: usize = 10_000;
+
+/// The `User-Agent` of every request.
+const USER_AGENT: &str = concat!("rotor/", env!("CARGO_PKG_VERSION"));
 
 /// OpenRouter's production API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
@@ -37,7 +61,27 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The delay before retry number `retry` (1 = the first retry): full jitter, a uniformly
+    /// random delay in `[0, min(max_backoff, initial_backoff * 2^(retry-1))]`; when the server sent
+    /// `Retry-After`, at least that, but never more than `max_backoff`.
+    pub fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = 2u32.saturating_pow(retry.saturating_sub(1));
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(exp)
+            .min(self.max_backoff);
+        let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        let jittered = Duration::from_millis(rand::rng().random_range(0..=ceiling_ms));
+        match retry_after {
+            Some(at_least) => jittered.max(at_least).min(self.max_backoff),
+            None => jittered,
+        }
     }
 }
 
@@ -50,8 +94,9 @@ pub struct ClientConfig {
     pub management_key: ApiKey,
     /// TCP connect timeout (default 5 s).
     pub connect_timeout: Duration,
-    /// Total per-request timeout (default 30 s).
+    /// Total per-attempt timeout, connect to last body byte (default 30 s).
     pub timeout: Duration,
+    /// Retries of calls that are safe to repeat.
     pub retry: RetryPolicy,
 }
 
@@ -66,62 +111,661 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
         }
     }
+
+    /// Sets the TCP connect timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the total per-attempt timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
 }
 
 /// OpenRouter Management API client. Cheap to clone (shares one connection pool).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// The validated base URL (no trailing `/`).
+    base: Url,
+    management_key: ApiKey,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base.as_str())
+            .field("management_key", &self.inner.management_key)
+            .field("retry", &self.inner.retry)
+            .finish()
+    }
+}
+
+/// How safely a call may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// GET, PATCH of absolute values, DELETE: retried on 429, 5xx, timeouts and connection errors.
+    Idempotent,
+    /// A completion costs money: retried only when it certainly did nothing (429, connect failure).
+    UnlessDone,
+    /// `POST /keys`: never retried.
+    Never,
+}
+
+/// One logical call (possibly several attempts).
+struct Call<'a> {
+    method: Method,
+    /// The route template for logs and messages, e.g. `/keys/{hash}` (never a key).
+    route: &'static str,
+    segments: &'a [&'a str],
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    key: &'a ApiKey,
+    repeat: Repeat,
+}
+
+/// A successful (2xx) answer.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+/// A failed call.
+struct Failure {
+    error: Error,
+    /// Some attempt may have taken effect at OpenRouter (its response was lost, or was a 5xx).
+    maybe_took_effect: bool,
+}
+
+#[derive(Deserialize)]
+struct Data<T> {
+    data: T,
 }
 
 impl Client {
     /// Builds a client; fails with [`Error::Config`] on a malformed base URL.
-    pub fn new(_config: ClientConfig) -> Result<Self, Error> {
-        todo!()
+    ///
+    /// The base URL must be `http` or `https` with a host and no query, fragment or credentials;
+    /// it may or may not end with `/`.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        let base = parse_base_url(&config.base_url)?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            // A redirect of a key-management call is unexpected; never follow it with the key.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config {
+                message: format!(
+                    "could not build the HTTP client: {}",
+                    transport_message(&e, &[])
+                ),
+            })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                management_key: config.management_key,
+                retry: config.retry,
+            }),
+        })
     }
 
-    /// The base URL in use.
+    /// The base URL in use (normalised: no trailing `/`).
     pub fn base_url(&self) -> &str {
-        todo!()
+        self.inner.base.as_str()
     }
 
     /// `GET /keys`, following pages (`offset` = 0, 100, 200…) until an empty page. Retried.
-    pub async fn list_keys(&self, _options: &ListKeysOptions) -> Result<Vec<Key>, Error> {
-        todo!()
+    ///
+    /// Keys are returned newest first, each once (a key created while paging shifts the pages; the
+    /// duplicate it causes is dropped). Fails with [`Error::Pagination`] if a page holds only keys
+    /// already seen (the server ignores `offset`) or after [`MAX_PAGES`] pages.
+    pub async fn list_keys(&self, options: &ListKeysOptions) -> Result<Vec<Key>, Error> {
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        let mut offset = 0usize;
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![
+                ("include_disabled", options.include_disabled.to_string()),
+                ("offset", offset.to_string()),
+            ];
+            if let Some(ws) = &options.workspace_id {
+                query.push(("workspace_id", ws.clone()));
+            }
+            let call = self.management_call(
+                Method::GET,
+                "/keys",
+                &["keys"],
+                query,
+                None,
+                Repeat::Idempotent,
+            );
+            let answer = self.execute(call).await.map_err(|f| f.error)?;
+            let page: Data<Vec<Key>> = decode("GET /keys", &answer)?;
+            if page.data.is_empty() {
+                return Ok(keys);
+            }
+            let len = page.data.len();
+            let before = keys.len();
+            for key in page.data {
+                if seen.insert(key.hash.clone()) {
+                    keys.push(key);
+                }
+            }
+            if keys.len() == before {
+                return Err(Error::Pagination {
+                    message: format!(
+                        "the page at offset {offset} held only keys already listed; the server seems to ignore `offset`"
+                    ),
+                });
+            }
+            // Advance by what was returned, so a server with smaller pages loses nothing.
+            offset += len;
+        }
+        Err(Error::Pagination {
+            message: format!(
+                "still getting keys after {MAX_PAGES} pages ({} keys); giving up",
+                keys.len()
+            ),
+        })
     }
 
-    /// `POST /keys` → 201. Never retried: a lost response is [`Error::OutcomeUnknown`].
-    pub async fn create_key(&self, _request: &CreateKeyRequest) -> Result<CreatedKey, Error> {
-        todo!()
+    /// All keys (disabled ones included) whose name starts with `prefix`, newest first. This is
+    /// how a create that ended in [`Error::OutcomeUnknown`] is recovered.
+    pub async fn find_keys_by_name_prefix(
+        &self,
+        prefix: &str,
+        workspace_id: Option<&str>,
+    ) -> Result<Vec<Key>, Error> {
+        let options = ListKeysOptions {
+            include_disabled: true,
+            workspace_id: workspace_id.map(str::to_owned),
+        };
+        let mut keys = self.list_keys(&options).await?;
+        keys.retain(|k| k.name.starts_with(prefix));
+        Ok(keys)
+    }
+
+    /// `POST /keys` → 201. Never retried: a lost response, a timeout after sending, a 5xx, or a
+    /// success body that cannot be read is [`Error::OutcomeUnknown`] (the key may exist: find it by
+    /// name). A 429 or 4xx is a clean refusal (no key was made) and keeps its own type; so does a
+    /// failure to connect at all.
+    pub async fn create_key(&self, request: &CreateKeyRequest) -> Result<CreatedKey, Error> {
+        let body = to_json(request)?;
+        let call = self.management_call(
+            Method::POST,
+            "/keys",
+            &["keys"],
+            Vec::new(),
+            Some(body),
+            Repeat::Never,
+        );
+        let name = request.name.clone();
+        match self.execute(call).await {
+            Ok(answer) => {
+                decode::<CreatedKey>("POST /keys", &answer).map_err(|e| Error::OutcomeUnknown {
+                    name,
+                    message: format!(
+                        "OpenRouter answered {} but its body could not be read ({e})",
+                        answer.status
+                    ),
+                })
+            }
+            Err(Failure {
+                error,
+                maybe_took_effect: true,
+            }) => {
+                tracing::warn!(route = "POST /keys", key_name = %name, error = %error, "create key: outcome unknown");
+                Err(Error::OutcomeUnknown {
+                    name,
+                    message: error.to_string(),
+                })
+            }
+            Err(Failure { error, .. }) => Err(error),
+        }
     }
 
     /// `GET /keys/{hash}`. Retried.
-    pub async fn get_key(&self, _hash: &str) -> Result<Key, Error> {
-        todo!()
+    pub async fn get_key(&self, hash: &str) -> Result<Key, Error> {
+        check_hash(hash)?;
+        let segments = ["keys", hash];
+        let call = self.management_call(
+            Method::GET,
+            "/keys/{hash}",
+            &segments,
+            Vec::new(),
+            None,
+            Repeat::Idempotent,
+        );
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        Ok(decode::<Data<Key>>("GET /keys/{hash}", &answer)?.data)
     }
 
     /// `PATCH /keys/{hash}` with only the fields given. Retried (PATCH of absolute values is
     /// idempotent).
-    pub async fn update_key(&self, _hash: &str, _request: &UpdateKeyRequest) -> Result<Key, Error> {
-        todo!()
+    pub async fn update_key(&self, hash: &str, request: &UpdateKeyRequest) -> Result<Key, Error> {
+        check_hash(hash)?;
+        let segments = ["keys", hash];
+        let body = to_json(request)?;
+        let call = self.management_call(
+            Method::PATCH,
+            "/keys/{hash}",
+            &segments,
+            Vec::new(),
+            Some(body),
+            Repeat::Idempotent,
+        );
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        Ok(decode::<Data<Key>>("PATCH /keys/{hash}", &answer)?.data)
     }
 
-    /// `DELETE /keys/{hash}`. Retried; a 404 on a retry after a lost response is reported as
-    /// [`Error::NotFound`] (callers treat 404 as "already gone").
-    pub async fn delete_key(&self, _hash: &str) -> Result<(), Error> {
-        todo!()
+    /// `DELETE /keys/{hash}`. Retried.
+    ///
+    /// A 404 on the *first* attempt is [`Error::NotFound`] (callers treat it as "already gone").
+    /// A 404 on a *retry*, after an earlier attempt whose response was lost or was a 5xx, is
+    /// reported as success: that earlier attempt most likely deleted the key.
+    pub async fn delete_key(&self, hash: &str) -> Result<(), Error> {
+        check_hash(hash)?;
+        let segments = ["keys", hash];
+        let call = self.management_call(
+            Method::DELETE,
+            "/keys/{hash}",
+            &segments,
+            Vec::new(),
+            None,
+            Repeat::Idempotent,
+        );
+        match self.execute(call).await {
+            Ok(_) => Ok(()),
+            Err(Failure {
+                error,
+                maybe_took_effect: true,
+            }) if error.is_not_found() => {
+                tracing::info!(key_hash = %hash, "delete key: 404 on a retry after a lost response; the earlier attempt deleted it");
+                Ok(())
+            }
+            Err(f) => Err(f.error),
+        }
     }
 
     /// `GET /key` called *with `key`* (not the management key): what `key` says about itself.
     /// Retried.
-    pub async fn current_key(&self, _key: &ApiKey) -> Result<CurrentKey, Error> {
-        todo!()
+    pub async fn current_key(&self, key: &ApiKey) -> Result<CurrentKey, Error> {
+        let call = Call {
+            method: Method::GET,
+            route: "/key",
+            segments: &["key"],
+            query: Vec::new(),
+            body: None,
+            key,
+            repeat: Repeat::Idempotent,
+        };
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        Ok(decode::<Data<CurrentKey>>("GET /key", &answer)?.data)
     }
 
     /// `POST /chat/completions` with `key`: one minimal completion (`max_tokens` 1) on `model`.
-    /// Proves the key can really be used. Not retried on 5xx (it costs money); 429 with
-    /// `Retry-After` is retried.
-    pub async fn chat_completion(&self, _key: &ApiKey, _model: &str) -> Result<CompletionResponse, Error> {
-        todo!()
+    /// Proves the key can really be used. Not retried on 5xx or timeouts (it costs money); 429
+    /// (honouring `Retry-After`) and failures to connect are retried.
+    pub async fn chat_completion(
+        &self,
+        key: &ApiKey,
+        model: &str,
+    ) -> Result<CompletionResponse, Error> {
+        let body = to_json(&serde_json::json!({
+            "model": model,
+            "messages": [{"role": "user", "content": "ping"}],
+            "max_tokens": 1,
+        }))?;
+        let call = Call {
+            method: Method::POST,
+            route: "/chat/completions",
+            segments: &["chat", "completions"],
+            query: Vec::new(),
+            body: Some(body),
+            key,
+            repeat: Repeat::UnlessDone,
+        };
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        decode("POST /chat/completions", &answer)
+    }
+
+    fn management_call<'a>(
+        &'a self,
+        method: Method,
+        route: &'static str,
+        segments: &'a [&'a str],
+        query: Vec<(&'static str, String)>,
+        body: Option<Vec<u8>>,
+        repeat: Repeat,
+    ) -> Call<'a> {
+        Call {
+            method,
+            route,
+            segments,
+            query,
+            body,
+            key: &self.inner.management_key,
+            repeat,
+        }
+    }
+
+    /// `base` + `segments`, each percent-encoded as one path segment.
+    fn url(&self, segments: &[&str]) -> Result<Url, Error> {
+        let mut url = self.inner.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::Config {
+                message: format!("base URL {} cannot have a path", self.inner.base),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Runs `call`, retrying per its [`Repeat`] and the [`RetryPolicy`].
+    async fn execute(&self, call: Call<'_>) -> Result<Answer, Failure> {
+        let fail = |error| Failure {
+            error,
+            maybe_took_effect: false,
+        };
+        let url = self.url(call.segments).map_err(fail)?;
+        let auth = bearer(call.key).map_err(fail)?;
+        let policy = &self.inner.retry;
+        let max_attempts = policy.max_attempts.max(1);
+        let started = Instant::now();
+        let mut maybe_took_effect = false;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let (error, this_took_effect, nothing_done) =
+                match self.attempt(&call, &url, &auth).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(outcome) => outcome,
+                };
+            maybe_took_effect |= this_took_effect;
+            let retryable = match call.repeat {
+                Repeat::Idempotent => error.is_transient(),
+                Repeat::UnlessDone => nothing_done && error.is_transient(),
+                Repeat::Never => false,
+            };
+            if !retryable {
+                return Err(Failure {
+                    error,
+                    maybe_took_effect,
+                });
+            }
+            let delay = policy.backoff(attempt, error.retry_after());
+            if attempt >= max_attempts || started.elapsed() + delay > policy.max_elapsed {
+                tracing::warn!(
+                    method = %call.method, route = call.route, attempts = attempt,
+                    elapsed_ms = started.elapsed().as_millis() as u64, error = %error,
+                    "OpenRouter call failed; retry budget spent"
+                );
+                return Err(Failure {
+                    error,
+                    maybe_took_effect,
+                });
+            }
+            tracing::warn!(
+                method = %call.method, route = call.route, attempt, delay_ms = delay.as_millis() as u64,
+                error = %error, "OpenRouter call failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One attempt. On failure: the error, whether the attempt may have taken effect, and whether
+    /// it certainly did nothing (refused with 429 or never connected).
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        auth: &HeaderValue,
+    ) -> Result<Answer, (Error, bool, bool)> {
+        let known = [call.key.expose(), self.inner.management_key.expose()];
+        let transport = |e: reqwest::Error| {
+            let connected = !e.is_connect();
+            let message = format!(
+                "{} {}: {}",
+                call.method,
+                call.route,
+                transport_message(&e, &known)
+            );
+            let error = if e.is_timeout() {
+                Error::Timeout { message }
+            } else {
+                Error::Connection { message }
+            };
+            (error, connected, !connected)
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth.clone());
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), url.clone())
+            .headers(headers);
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )
+                .body(body.clone());
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        // The request was processed: a body that fails to arrive leaves the outcome open.
+        let body = response.bytes().await.map_err(|e| {
+            let (error, _, _) = transport(e);
+            (error, true, false)
+        })?;
+        if status.is_success() {
+            return Ok(Answer {
+                status,
+                body: body.to_vec(),
+            });
+        }
+        let error = status_error(status, &headers, &body, &known);
+        let took_effect = status.is_server_error();
+        let nothing_done = status == StatusCode::TOO_MANY_REQUESTS;
+        Err((error, took_effect, nothing_done))
+    }
+}
+
+/// Validates and normalises a base URL.
+fn parse_base_url(raw: &str) -> Result<Url, Error> {
+    let bad = |why: &str| Error::Config {
+        message: format!(
+            "base URL {:?} {why}; expected e.g. {DEFAULT_BASE_URL}",
+            scrub(raw, &[])
+        ),
+    };
+    let mut url = Url::parse(raw.trim()).map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(bad("must use http or https"));
+    }
+    if url.host().is_none() || url.cannot_be_a_base() {
+        return Err(bad("has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// The `Authorization` header for `key`, marked sensitive (never logged by the HTTP stack).
+fn bearer(key: &ApiKey) -> Result<HeaderValue, Error> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| Error::InvalidInput {
+        message: format!(
+            "key {key} contains characters that cannot be sent in an HTTP header; check the file or variable it came from"
+        ),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn check_hash(hash: &str) -> Result<(), Error> {
+    if hash.trim().is_empty() {
+        return Err(Error::InvalidInput {
+            message: "the key hash is empty".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::InvalidInput {
+        message: format!("could not encode the request body: {e}"),
+    })
+}
+
+fn decode<T: DeserializeOwned>(route: &str, answer: &Answer) -> Result<T, Error> {
+    serde_json::from_slice(&answer.body).map_err(|e| Error::Decode {
+        message: response::truncate(
+            &scrub(&format!("{route} ({}): {e}", answer.status), &[]),
+            response::MAX_MESSAGE_CHARS,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "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";
+
+    fn client(base: &str) -> Result<Client, Error> {
+        Client::new(ClientConfig::new(base, ApiKey::new(KEY)))
+    }
+
+    #[test]
+    fn base_url_with_or_without_trailing_slash() {
+        for base in [
+            "http://127.0.0.1:8080/api/v1",
+            "http://127.0.0.1:8080/api/v1/",
+            "http://127.0.0.1:8080/api/v1//",
+        ] {
+            let c = client(base).unwrap();
+            assert_eq!(c.base_url(), "http://127.0.0.1:8080/api/v1");
+            assert_eq!(
+                c.url(&["keys"]).unwrap().as_str(),
+                "http://127.0.0.1:8080/api/v1/keys"
+            );
+            assert_eq!(
+                c.url(&["keys", "ab12"]).unwrap().as_str(),
+                "http://127.0.0.1:8080/api/v1/keys/ab12"
+            );
+        }
+        let c = client("https://example.com").unwrap();
+        assert_eq!(c.url(&["key"]).unwrap().as_str(), "https://example.com/key");
+        assert_eq!(
+            client(DEFAULT_BASE_URL).unwrap().base_url(),
+            DEFAULT_BASE_URL
+        );
+    }
+
+    #[test]
+    fn hash_cannot_escape_its_path_segment() {
+        let c = client("http://127.0.0.1:8080/api/v1").unwrap();
+        let url = c.url(&["keys", "../key?x=1#y"]).unwrap();
+        assert_eq!(url.path(), "/api/v1/keys/..%2Fkey%3Fx=1%23y");
+        assert!(url.query().is_none());
+    }
+
+    #[test]
+    fn bad_base_urls_are_config_errors() {
+        for base in [
+            "",
+            "not a url",
+            "ftp://example.com/api/v1",
+            "http://example.com/api/v1?x=1",
+            "mailto:a@b.c",
+            "https://user:pw@example.com/",
+        ] {
+            assert!(matches!(client(base), Err(Error::Config { .. })), "{base}");
+        }
+        let err = client(&format!("https://example.com/{KEY}?"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(&KEY[9..]), "{err}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_management_key() {
+        let c = client("http://127.0.0.1:8080/api/v1").unwrap();
+        let dbg = format!("{c:?} {c:#?}");
+        assert!(!dbg.contains(&KEY[12..69]), "{dbg}");
+        assert!(dbg.contains("sk-or-v1-0e6...1c96"));
+    }
+
+    #[test]
+    fn bearer_header_is_sensitive_and_errors_redact() {
+        let v = bearer(&ApiKey::new(KEY)).unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains(&KEY[12..69]));
+        let bad = ApiKey::new(format!("{}\u{7f}x", &KEY[..40]));
+        let err = bearer(&bad).unwrap_err().to_string();
+        assert!(!err.contains(&KEY[12..40]), "{err}");
+    }
+
+    #[test]
+    fn backoff_stays_within_bounds() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            max_elapsed: Duration::from_secs(60),
+        };
+        for _ in 0..200 {
+            assert!(p.backoff(1, None) <= Duration::from_millis(100));
+            assert!(p.backoff(3, None) <= Duration::from_millis(400));
+            assert!(p.backoff(30, None) <= Duration::from_secs(2));
+            assert!(p.backoff(u32::MAX, None) <= Duration::from_secs(2));
+            // Retry-After is a floor, max_backoff a ceiling.
+            let d = p.backoff(1, Some(Duration::from_secs(1)));
+            assert!(
+                d >= Duration::from_secs(1) && d <= Duration::from_secs(2),
+                "{d:?}"
+            );
+            assert_eq!(
+                p.backoff(1, Some(Duration::from_secs(30))),
+                Duration::from_secs(2)
+            );
+        }
+        // Full jitter: delays are spread, not constant.
+        let spread: HashSet<_> = (0..50).map(|_| p.backoff(5, None)).collect();
+        assert!(spread.len() > 5);
+        // A zero initial back-off never sleeps (unless told to).
+        let zero = RetryPolicy {
+            initial_backoff: Duration::ZERO,
+            ..p
+        };
+        assert_eq!(zero.backoff(4, None), Duration::ZERO);
     }
 }

@@ -20,7 +20,10 @@ pub enum Error {
     NotFound { message: String },
     /// 429 after the retry budget was spent (or on a call that is never retried).
     #[error("OpenRouter rate limit exceeded (429){}: {message}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
-    RateLimited { retry_after: Option<Duration>, message: String },
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
     /// 5xx after the retry budget was spent.
     #[error("OpenRouter server error ({status}): {message}")]
     Server { status: u16, message: String },
@@ -35,7 +38,9 @@ pub enum Error {
     Connection { message: String },
     /// `POST /keys` was sent but no response arrived: a key may or may not have been created.
     /// Recover by listing keys and finding it by `name`.
-    #[error("creating OpenRouter key {name:?}: the request was sent but no response arrived, so the key may or may not exist; look it up by name before creating another: {message}")]
+    #[error(
+        "creating OpenRouter key {name:?}: the request was sent but no response arrived, so the key may or may not exist; look it up by name before creating another: {message}"
+    )]
     OutcomeUnknown { name: String, message: String },
     /// The response body could not be parsed.
     #[error("could not parse OpenRouter's response: {message}")]
@@ -43,6 +48,13 @@ pub enum Error {
     /// Invalid client configuration (base URL...).
     #[error("invalid OpenRouter client configuration: {message}")]
     Config { message: String },
+    /// An argument was rejected before any request was sent (e.g. an empty key hash).
+    #[error("invalid argument for an OpenRouter call: {message}")]
+    InvalidInput { message: String },
+    /// `GET /keys` kept returning non-empty pages past the client's page cap (or the same page
+    /// again): the server seems to ignore `offset`.
+    #[error("listing OpenRouter keys did not end: {message}")]
+    Pagination { message: String },
 }
 
 impl Error {
@@ -59,12 +71,33 @@ impl Error {
         }
     }
 
+    /// Whether this is a 404 (for a key: it does not exist or was already deleted).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// Whether this is [`Error::OutcomeUnknown`]: a create may or may not have taken effect.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
+    }
+
+    /// The `Retry-After` delay of a 429, when OpenRouter sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether the failure is temporary (rate limit, server error, timeout, connection):
     /// a later attempt of an idempotent call may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::RateLimited { .. } | Error::Server { .. } | Error::Timeout { .. } | Error::Connection { .. }
+            Error::RateLimited { .. }
+                | Error::Server { .. }
+                | Error::Timeout { .. }
+                | Error::Connection { .. }
         )
     }
 }

@@ -38,7 +38,9 @@ impl ApiKey {
         let k = self.expose();
         k.len() == 73
             && k.starts_with("sk-or-v1-")
-            && k[9..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && k[9..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 
     /// The redacted label: `sk-or-v1-` + the first 3 and last 4 characters of the secret part,

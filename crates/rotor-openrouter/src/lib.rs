@@ -15,8 +15,9 @@ mod client;
 mod error;
 mod key;
 pub mod models;
+mod response;
 
-pub use client::{Client, ClientConfig, RetryPolicy, DEFAULT_BASE_URL};
+pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, MAX_PAGES, PAGE_SIZE, RetryPolicy};
 pub use error::Error;
 pub use key::ApiKey;
 pub use models::{

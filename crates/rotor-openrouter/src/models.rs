@@ -33,7 +33,9 @@ impl std::str::FromStr for LimitReset {
             "daily" => Ok(LimitReset::Daily),
             "weekly" => Ok(LimitReset::Weekly),
             "monthly" => Ok(LimitReset::Monthly),
-            other => Err(format!("unknown limit_reset {other:?}: expected daily, weekly or monthly")),
+            other => Err(format!(
+                "unknown limit_reset {other:?}: expected daily, weekly or monthly"
+            )),
         }
     }
 }
