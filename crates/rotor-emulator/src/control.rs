@@ -1,5 +1,6 @@
 //! HTTP client for the emulator's `/_emulator/` test controls (real HTTP, used by tests in every
-//! crate). (Skeleton.)
+//! crate). Every method fails with the `reqwest::Error` of a non-2xx answer (e.g. 404 when the
+//! emulator runs without test controls).
 
 use std::time::Duration;
 
@@ -11,7 +12,11 @@ use serde::{Deserialize, Serialize};
 pub enum FaultKind {
     /// Answer with this status in OpenRouter's error envelope (optionally with `Retry-After`
     /// seconds) without performing the operation.
-    Status { status: u16, #[serde(default, skip_serializing_if = "Option::is_none")] retry_after: Option<u64> },
+    Status {
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
+    },
     /// Wait this long, then handle the call normally.
     Delay { delay_ms: u64 },
     /// Perform the operation (it takes effect), then close the connection without a response.
@@ -46,46 +51,126 @@ pub struct EmulatedKey {
 pub struct NewAccount {
     pub account: String,
     pub management_key: String,
+    /// The account's default workspace (keys are listed per workspace).
+    #[serde(default)]
+    pub workspace_id: String,
 }
 
 /// Client for `/_emulator/`.
 #[derive(Debug, Clone)]
 pub struct ControlClient {
-    _private: (),
+    root: String,
+    http: reqwest::Client,
 }
 
 impl ControlClient {
     /// `root` is the server root, e.g. `http://127.0.0.1:41234` (no `/api/v1`).
-    pub fn new(_root: impl Into<String>) -> Self {
-        todo!()
+    pub fn new(root: impl Into<String>) -> Self {
+        let root: String = root.into();
+        ControlClient {
+            root: root.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+    fn url(&self, path: &str) -> String {
+        format!("{}/_emulator{path}", self.root)
     }
     /// `POST /_emulator/faults`
-    pub async fn inject_fault(&self, _fault: &Fault) -> Result<(), reqwest::Error> {
-        todo!()
+    pub async fn inject_fault(&self, fault: &Fault) -> Result<(), reqwest::Error> {
+        self.http
+            .post(self.url("/faults"))
+            .json(fault)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+    /// `GET /_emulator/faults`: the faults not yet used up (`count` = what remains).
+    pub async fn faults(&self) -> Result<Vec<Fault>, reqwest::Error> {
+        self.http
+            .get(self.url("/faults"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+    /// `DELETE /_emulator/faults`: forget every pending fault.
+    pub async fn clear_faults(&self) -> Result<(), reqwest::Error> {
+        self.http
+            .delete(self.url("/faults"))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
     /// `POST /_emulator/keys/{hash}/usage` `{"amount": f64}`
-    pub async fn add_usage(&self, _hash: &str, _amount: f64) -> Result<(), reqwest::Error> {
-        todo!()
+    pub async fn add_usage(&self, hash: &str, amount: f64) -> Result<(), reqwest::Error> {
+        let body = serde_json::json!({ "amount": amount });
+        self.http
+            .post(self.url(&format!("/keys/{hash}/usage")))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
     /// `GET /_emulator/counters`: requests per `"METHOD /route/template"`, e.g. `"POST /api/v1/keys"`.
-    pub async fn counters(&self) -> Result<std::collections::BTreeMap<String, u64>, reqwest::Error> {
-        todo!()
+    pub async fn counters(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>, reqwest::Error> {
+        self.http
+            .get(self.url("/counters"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
     }
-    /// `GET /_emulator/keys`: every key of every account, deleted ones included.
+    /// `GET /_emulator/keys`: every key of every account, deleted ones included, newest first.
     pub async fn keys(&self) -> Result<Vec<EmulatedKey>, reqwest::Error> {
-        todo!()
+        self.http
+            .get(self.url("/keys"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
     }
     /// `POST /_emulator/accounts`: a new account with its own management key.
     pub async fn create_account(&self) -> Result<NewAccount, reqwest::Error> {
-        todo!()
+        self.http
+            .post(self.url("/accounts"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
     }
-    /// `POST /_emulator/reset`: forget all keys and faults (management keys stay).
+    /// `POST /_emulator/reset`: forget all keys, faults and counters (accounts and management keys
+    /// stay).
     pub async fn reset(&self) -> Result<(), reqwest::Error> {
-        todo!()
+        self.http
+            .post(self.url("/reset"))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
     /// Convenience: a fault of `kind` on the next call of `method path`.
-    pub async fn fail_next(&self, method: &str, path: &str, kind: FaultKind) -> Result<(), reqwest::Error> {
-        self.inject_fault(&Fault { method: method.into(), path: path.into(), count: 1, kind }).await
+    pub async fn fail_next(
+        &self,
+        method: &str,
+        path: &str,
+        kind: FaultKind,
+    ) -> Result<(), reqwest::Error> {
+        self.inject_fault(&Fault {
+            method: method.into(),
+            path: path.into(),
+            count: 1,
+            kind,
+        })
+        .await
     }
     #[doc(hidden)]
     pub fn _unused(_d: Duration) {}

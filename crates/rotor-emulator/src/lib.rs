@@ -1,9 +1,33 @@
-//! A faithful local emulator of OpenRouter's API-key Management API.
-//! (Skeleton: the public surface; the implementation fills the bodies.)
+//! A faithful local emulator of OpenRouter's API-key Management API (`/api/v1/keys*`,
+//! `/api/v1/key`) plus `POST /api/v1/chat/completions`, for development and tests.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let emu = rotor_emulator::start(rotor_emulator::EmulatorConfig::default()).await?;
+//! let base_url = emu.base_url(); // http://127.0.0.1:PORT/api/v1
+//! let management_key = emu.management_key();
+//! let control = emu.control(); // /_emulator/ test controls
+//! # let _ = (base_url, management_key, control);
+//! emu.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Keys are stored by their SHA-256 only; the plaintext of an ordinary key is returned once, by
+//! `POST /keys`. Nothing is ever logged but hashes, names and account ids.
 
+mod api;
+mod app;
 pub mod control;
+mod error;
+mod server;
+mod state;
+mod test_controls;
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use tokio::{sync::watch, task::JoinHandle};
+
+pub use state::StateFileError;
 
 /// Per-management-key rate limit (off by default).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,32 +68,92 @@ impl Default for EmulatorConfig {
     }
 }
 
-/// A running emulator. Dropping it stops the server.
+/// A running emulator. Dropping it stops the server (abruptly; [`RunningEmulator::shutdown`]
+/// drains in-flight requests first).
 #[derive(Debug)]
 pub struct RunningEmulator {
-    _private: (),
+    addr: SocketAddr,
+    management_key: String,
+    management_key_generated: bool,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl RunningEmulator {
     /// API base URL, e.g. `http://127.0.0.1:41234/api/v1`.
     pub fn base_url(&self) -> String {
-        todo!()
+        format!("{}/api/v1", self.root_url())
+    }
+    /// Server root, e.g. `http://127.0.0.1:41234` (the test controls live under `/_emulator/`).
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// The address the emulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
     /// The first account's management key (plaintext: the emulator is a test tool).
     pub fn management_key(&self) -> &str {
-        todo!()
+        &self.management_key
+    }
+    /// Whether the management key was generated (not given in the configuration).
+    pub fn management_key_generated(&self) -> bool {
+        self.management_key_generated
     }
     /// A client for the `/_emulator/` test controls.
     pub fn control(&self) -> control::ControlClient {
-        todo!()
+        control::ControlClient::new(self.root_url())
     }
-    /// Stops accepting connections and waits for the server task to end.
-    pub async fn shutdown(self) {
-        todo!()
+    /// Stops accepting connections, lets in-flight requests finish (up to 5 s), and waits for the
+    /// server task to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 
 /// Starts the emulator in-process; returns once it accepts connections.
-pub async fn start(_config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
-    todo!()
+///
+/// Fails when the address cannot be bound or the state file cannot be read or parsed (the error
+/// says which file and what to do).
+pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+    let loaded = match &config.state_file {
+        Some(path) => state::State::load(path).map_err(std::io::Error::other)?,
+        None => None,
+    };
+    let mut state = loaded.unwrap_or_default();
+    state.version = 1;
+    let (management_key, generated) = match &config.management_key {
+        Some(k) if !k.trim().is_empty() => (k.trim().to_owned(), false),
+        _ => (state::generate_key(), true),
+    };
+    state.set_first_management_key(&management_key);
+    if let Some(path) = &config.state_file {
+        state.save(path).map_err(std::io::Error::other)?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(app::Shared::new(state, config.state_file.clone(), &config));
+    let router = app::router(shared);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, router, shutdown_rx));
+    tracing::info!(%addr, test_controls = config.test_controls, "rotor-emulator listening");
+    Ok(RunningEmulator {
+        addr,
+        management_key,
+        management_key_generated: generated,
+        shutdown,
+        task: Some(task),
+    })
 }

@@ -1,0 +1,443 @@
+//! The OpenRouter surface: `/api/v1/keys`, `/api/v1/keys/{hash}`, `/api/v1/key`,
+//! `/api/v1/chat/completions` (and the older `/api/v1/auth/key`, `/api/v1/credits`).
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, RawQuery, State as AxumState},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    app::{Inner, Shared},
+    error::ApiError,
+    state::{Caller, LimitReset, StoredKey, rfc3339},
+};
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The bearer token of a request, or 401 `Missing Authentication header`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(ApiError::missing_auth)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(ApiError::missing_auth)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::missing_auth());
+    }
+    Ok(token)
+}
+
+/// Whether an ordinary key may authenticate: not deleted, not disabled, not expired.
+fn usable(key: &StoredKey, now: DateTime<Utc>) -> bool {
+    !key.deleted && !key.disabled && !key.is_expired(now)
+}
+
+/// The caller's account index if it is a management key; 401/403 otherwise.
+fn management_account(
+    inner: &Inner,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    match inner.state.identify(bearer(headers)?) {
+        Some(Caller::Management { account }) => Ok(account),
+        Some(Caller::Ordinary { index }) if usable(&inner.state.keys[index], now) => {
+            Err(ApiError::management_only())
+        }
+        _ => Err(ApiError::user_not_found()),
+    }
+}
+
+fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("a JSON object body is required"));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the body is not valid JSON ({e})"
+        ))),
+    }
+}
+
+fn parse_name(v: &Value) -> Result<String, ApiError> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+        _ => Err(ApiError::bad_request("name must be a non-empty string")),
+    }
+}
+
+fn parse_limit(v: &Value) -> Result<Option<f64>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(f)),
+            _ => Err(ApiError::bad_request("limit must be a number >= 0 or null")),
+        },
+        _ => Err(ApiError::bad_request("limit must be a number >= 0 or null")),
+    }
+}
+
+fn parse_limit_reset(v: &Value) -> Result<Option<LimitReset>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => LimitReset::parse(s).map(Some).ok_or_else(|| {
+            ApiError::bad_request("limit_reset must be daily, weekly, monthly or null")
+        }),
+        _ => Err(ApiError::bad_request(
+            "limit_reset must be daily, weekly, monthly or null",
+        )),
+    }
+}
+
+fn parse_bool(v: &Value, field: &str) -> Result<bool, ApiError> {
+    v.as_bool()
+        .ok_or_else(|| ApiError::bad_request(format!("{field} must be a boolean")))
+}
+
+/// `expires_at`: RFC 3339, UTC only (`Z` or `+00:00`), in the future.
+fn parse_expires_at(v: &Value, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let s = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => s,
+        _ => {
+            return Err(ApiError::bad_request(
+                "expires_at must be an ISO 8601 UTC timestamp or null",
+            ));
+        }
+    };
+    let t = DateTime::parse_from_rfc3339(s)
+        .map_err(|_| ApiError::bad_request("expires_at must be an ISO 8601 UTC timestamp"))?;
+    let utc_suffix = s.ends_with('Z') || s.ends_with('z') || s.ends_with("+00:00");
+    if !utc_suffix || t.offset().local_minus_utc() != 0 {
+        return Err(ApiError::bad_request(
+            "expires_at must be in UTC (end with Z or +00:00); other timezones are rejected",
+        ));
+    }
+    let t = t.with_timezone(&Utc);
+    if t <= now {
+        return Err(ApiError::bad_request("expires_at must be in the future"));
+    }
+    Ok(Some(t))
+}
+
+fn parse_workspace_id(s: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(s)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::bad_request("workspace_id must be a UUID"))
+}
+
+fn persist(inner: &Inner, shared: &Shared) -> Result<(), ApiError> {
+    if let Some(path) = &shared.state_file {
+        inner.state.save(path).map_err(|e| {
+            tracing::error!(error = %e, "could not persist emulator state");
+            ApiError::internal()
+        })?;
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/keys`
+pub(crate) async fn list_keys(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let now = Utc::now();
+    let inner = shared.lock();
+    let account = management_account(&inner, &headers, now)?;
+    let mut include_disabled = false;
+    let mut offset = 0usize;
+    let mut workspace = None;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match (k.as_ref(), v.as_ref()) {
+            (_, "") => {}
+            ("include_disabled", "true") => include_disabled = true,
+            ("include_disabled", "false") => include_disabled = false,
+            ("include_disabled", _) => {
+                return Err(ApiError::bad_request(
+                    "include_disabled must be \"true\" or \"false\"",
+                ));
+            }
+            ("offset", v) => {
+                offset = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("offset must be an integer >= 0"))?;
+            }
+            ("workspace_id", v) => workspace = Some(parse_workspace_id(v)?),
+            _ => {}
+        }
+    }
+    let acct = &inner.state.accounts[account];
+    let workspace = workspace.unwrap_or_else(|| acct.workspace_id.clone());
+    let data: Vec<Value> = inner
+        .state
+        .keys
+        .iter()
+        .rev()
+        .filter(|k| k.account == acct.id && !k.deleted && k.workspace_id == workspace)
+        .filter(|k| include_disabled || !k.disabled)
+        .skip(offset)
+        .take(100)
+        .map(|k| k.to_json(now))
+        .collect();
+    Ok(Json(json!({ "data": data })).into_response())
+}
+
+/// `POST /api/v1/keys`
+pub(crate) async fn create_key(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let now = Utc::now();
+    let mut inner = shared.lock();
+    let account = management_account(&inner, &headers, now)?;
+    let body = parse_object(&body)?;
+    let acct = inner.state.accounts[account].clone();
+    let name = parse_name(body.get("name").unwrap_or(&Value::Null))?;
+    let null = Value::Null;
+    let field = |k: &str| body.get(k).unwrap_or(&null);
+    let limit = parse_limit(field("limit"))?;
+    let limit_reset = parse_limit_reset(field("limit_reset"))?;
+    let include_byok_in_limit = match body.get("include_byok_in_limit") {
+        None | Some(Value::Null) => false,
+        Some(v) => parse_bool(v, "include_byok_in_limit")?,
+    };
+    let expires_at = parse_expires_at(field("expires_at"), now)?;
+    let creator_user_id = match field("creator_user_id") {
+        Value::Null => None,
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => {
+            return Err(ApiError::bad_request(
+                "creator_user_id must be a non-empty string or null",
+            ));
+        }
+    };
+    let workspace_id = match field("workspace_id") {
+        Value::Null => acct.workspace_id.clone(),
+        Value::String(s) => parse_workspace_id(s)?,
+        _ => return Err(ApiError::bad_request("workspace_id must be a UUID")),
+    };
+    let key = StoredKey {
+        hash: String::new(),
+        key_sha256: String::new(),
+        account: acct.id.clone(),
+        name,
+        label: String::new(),
+        disabled: false,
+        deleted: false,
+        limit,
+        limit_reset,
+        include_byok_in_limit,
+        usage: 0.0,
+        usage_daily: Default::default(),
+        usage_weekly: Default::default(),
+        usage_monthly: Default::default(),
+        created_at: now,
+        updated_at: None,
+        expires_at,
+        creator_user_id: creator_user_id.or_else(|| Some(acct.creator_user_id.clone())),
+        workspace_id,
+    };
+    let (index, plaintext) = inner.state.insert_key(key);
+    persist(&inner, &shared)?;
+    let stored = &inner.state.keys[index];
+    tracing::info!(hash = %stored.hash, account = %stored.account, name = %stored.name, "created key");
+    let body = json!({ "data": stored.to_json(now), "key": plaintext });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /api/v1/keys/{hash}`
+pub(crate) async fn get_key(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> ApiResult {
+    let now = Utc::now();
+    let inner = shared.lock();
+    let account = management_account(&inner, &headers, now)?;
+    let index = inner
+        .state
+        .key_of(&inner.state.accounts[account].id, &hash)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(json!({ "data": inner.state.keys[index].to_json(now) })).into_response())
+}
+
+/// `PATCH /api/v1/keys/{hash}`: only the fields given; unknown fields ignored.
+pub(crate) async fn update_key(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let now = Utc::now();
+    let mut inner = shared.lock();
+    let account = management_account(&inner, &headers, now)?;
+    let index = inner
+        .state
+        .key_of(&inner.state.accounts[account].id, &hash)
+        .ok_or_else(ApiError::not_found)?;
+    let body = parse_object(&body)?;
+    // Validate everything before changing anything.
+    let name = body.get("name").map(parse_name).transpose()?;
+    let disabled = body
+        .get("disabled")
+        .map(|v| parse_bool(v, "disabled"))
+        .transpose()?;
+    let limit = body.get("limit").map(parse_limit).transpose()?;
+    let limit_reset = body.get("limit_reset").map(parse_limit_reset).transpose()?;
+    let byok = body
+        .get("include_byok_in_limit")
+        .map(|v| parse_bool(v, "include_byok_in_limit"))
+        .transpose()?;
+    let key = &mut inner.state.keys[index];
+    if let Some(v) = name {
+        key.name = v;
+    }
+    if let Some(v) = disabled {
+        key.disabled = v;
+    }
+    if let Some(v) = limit {
+        key.limit = v;
+    }
+    if let Some(v) = limit_reset {
+        key.limit_reset = v;
+    }
+    if let Some(v) = byok {
+        key.include_byok_in_limit = v;
+    }
+    key.updated_at = Some(now);
+    tracing::info!(hash = %key.hash, disabled = key.disabled, updated_at = %rfc3339(now), "updated key");
+    persist(&inner, &shared)?;
+    Ok(Json(json!({ "data": inner.state.keys[index].to_json(now) })).into_response())
+}
+
+/// `DELETE /api/v1/keys/{hash}`
+pub(crate) async fn delete_key(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> ApiResult {
+    let now = Utc::now();
+    let mut inner = shared.lock();
+    let account = management_account(&inner, &headers, now)?;
+    let index = inner
+        .state
+        .key_of(&inner.state.accounts[account].id, &hash)
+        .ok_or_else(ApiError::not_found)?;
+    inner.state.keys[index].deleted = true;
+    tracing::info!(hash = %hash, "deleted key");
+    persist(&inner, &shared)?;
+    Ok(Json(json!({ "deleted": true })).into_response())
+}
+
+/// `GET /api/v1/key` (and the older `/api/v1/auth/key`): any usable key inspects itself.
+pub(crate) async fn current_key(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let now = Utc::now();
+    let inner = shared.lock();
+    let data = match inner.state.identify(bearer(&headers)?) {
+        Some(Caller::Management { account }) => inner.state.accounts[account].to_current_key_json(),
+        Some(Caller::Ordinary { index }) if usable(&inner.state.keys[index], now) => {
+            inner.state.keys[index].to_current_key_json(now)
+        }
+        _ => return Err(ApiError::user_not_found()),
+    };
+    Ok(Json(json!({ "data": data })).into_response())
+}
+
+/// `GET /api/v1/credits` (management key).
+pub(crate) async fn credits(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let now = Utc::now();
+    let inner = shared.lock();
+    let account = management_account(&inner, &headers, now)?;
+    let id = &inner.state.accounts[account].id;
+    let total_usage: f64 = inner
+        .state
+        .keys
+        .iter()
+        .filter(|k| &k.account == id)
+        .map(|k| k.usage)
+        .sum();
+    Ok(
+        Json(json!({ "data": { "total_credits": 100.0, "total_usage": total_usage } }))
+            .into_response(),
+    )
+}
+
+/// `POST /api/v1/chat/completions`: one canned answer; adds the configured cost to the key's usage.
+pub(crate) async fn chat_completions(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let now = Utc::now();
+    let mut inner = shared.lock();
+    let index = match inner.state.identify(bearer(&headers)?) {
+        Some(Caller::Management { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Management keys cannot be used for completions; use an ordinary API key",
+            ));
+        }
+        Some(Caller::Ordinary { index }) if usable(&inner.state.keys[index], now) => index,
+        _ => return Err(ApiError::user_not_found()),
+    };
+    let body = parse_object(&body)?;
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => return Err(ApiError::bad_request("model must be a non-empty string")),
+    };
+    let prompt_tokens = match body.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m.len() as u64 * 8,
+        _ => return Err(ApiError::bad_request("messages must be a non-empty array")),
+    };
+    let cost = shared.completion_cost;
+    let key = &mut inner.state.keys[index];
+    if let Some(remaining) = key.limit_remaining(now) {
+        if remaining + 1e-12 < cost || remaining <= 0.0 {
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "Key limit exceeded. Manage it using https://openrouter.ai/settings/keys",
+            ));
+        }
+    }
+    key.add_usage(cost, now);
+    let hash = key.hash.clone();
+    persist(&inner, &shared)?;
+    tracing::debug!(hash = %hash, cost, "completion");
+    let id = format!("gen-{}-{}", now.timestamp(), uuid::Uuid::new_v4().simple());
+    Ok(Json(json!({
+        "id": id,
+        "provider": "rotor-emulator",
+        "model": model,
+        "object": "chat.completion",
+        "created": now.timestamp(),
+        "choices": [{
+            "index": 0,
+            "logprobs": null,
+            "finish_reason": "stop",
+            "native_finish_reason": "stop",
+            "message": { "role": "assistant", "content": "ok", "refusal": null, "reasoning": null }
+        }],
+        "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1, "cost": cost }
+    }))
+    .into_response())
+}

@@ -1,0 +1,215 @@
+//! The router, the shared state, and the layer every OpenRouter route goes through (request
+//! counters, injected faults, the per-management-key rate limit).
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State as AxumState},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+
+use crate::{
+    RateLimit, api,
+    control::{Fault, FaultKind},
+    error::ApiError,
+    state::{Caller, State},
+    test_controls,
+};
+
+/// What the handlers share.
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    pub state_file: Option<PathBuf>,
+    pub completion_cost: f64,
+    pub rate_limit: Option<RateLimit>,
+    pub test_controls: bool,
+}
+
+/// Everything mutable, behind one mutex.
+pub(crate) struct Inner {
+    pub state: State,
+    /// Pending faults, in injection order; `count` is what remains.
+    pub faults: Vec<Fault>,
+    pub counters: BTreeMap<String, u64>,
+    /// Per account index: start of the current window and requests in it.
+    pub rate_windows: BTreeMap<usize, (Instant, u32)>,
+}
+
+impl Shared {
+    pub fn new(state: State, state_file: Option<PathBuf>, config: &crate::EmulatorConfig) -> Self {
+        Shared {
+            inner: Mutex::new(Inner {
+                state,
+                faults: Vec::new(),
+                counters: BTreeMap::new(),
+                rate_windows: BTreeMap::new(),
+            }),
+            state_file,
+            completion_cost: config.completion_cost,
+            rate_limit: config.rate_limit,
+            test_controls: config.test_controls,
+        }
+    }
+
+    /// The state. A handler that panicked while holding the lock leaves no half-applied change
+    /// (every handler validates before it mutates), so a poisoned lock is recovered.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Closes the connection a request came in on without writing a response (commit-then-drop).
+/// Inserted into every request's extensions by the connection loop.
+#[derive(Clone)]
+pub(crate) struct ConnectionAbort(pub Arc<tokio::sync::Notify>);
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let openrouter = Router::new()
+        .route("/api/v1/keys", get(api::list_keys).post(api::create_key))
+        .route(
+            "/api/v1/keys/{hash}",
+            get(api::get_key)
+                .patch(api::update_key)
+                .delete(api::delete_key),
+        )
+        .route("/api/v1/key", get(api::current_key))
+        .route("/api/v1/auth/key", get(api::current_key))
+        .route("/api/v1/credits", get(api::credits))
+        .route("/api/v1/chat/completions", post(api::chat_completions))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
+    let mut app = openrouter;
+    if shared.test_controls {
+        app = app.merge(test_controls::router());
+    }
+    app.fallback(|| async { ApiError::not_found() })
+        .with_state(shared)
+}
+
+/// Whether a fault's path pattern matches a request path (`*` = any one segment).
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let p: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
+    let a: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    p.len() == a.len() && p.iter().zip(&a).all(|(p, a)| *p == "*" || p == a)
+}
+
+/// Counters, faults and the rate limit, in that order, before the handler.
+async fn gate(AxumState(shared): AxumState<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or(path.clone());
+
+    let (fault, limited) = {
+        let mut inner = shared.lock();
+        *inner
+            .counters
+            .entry(format!("{method} {template}"))
+            .or_insert(0) += 1;
+        let fault =
+            match inner.faults.iter().position(|f| {
+                f.method.eq_ignore_ascii_case(&method) && path_matches(&f.path, &path)
+            }) {
+                Some(i) => {
+                    let f = inner.faults[i].kind.clone();
+                    inner.faults[i].count = inner.faults[i].count.saturating_sub(1);
+                    if inner.faults[i].count == 0 {
+                        inner.faults.remove(i);
+                    }
+                    Some(f)
+                }
+                None => None,
+            };
+        let limited = match (&fault, shared.rate_limit) {
+            (Some(FaultKind::Status { .. }), _) | (_, None) => None,
+            (_, Some(limit)) => rate_limit_check(&mut inner, &request, limit),
+        };
+        (fault, limited)
+    };
+
+    match fault {
+        Some(FaultKind::Status {
+            status,
+            retry_after,
+        }) => {
+            tracing::info!(%method, %path, status, "injected fault: status");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return ApiError::for_status(status, retry_after).into_response();
+        }
+        Some(FaultKind::Delay { delay_ms }) => {
+            tracing::info!(%method, %path, delay_ms, "injected fault: delay");
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        }
+        _ => {}
+    }
+    if let Some(retry_after) = limited {
+        return ApiError::rate_limited(retry_after).into_response();
+    }
+    if let Some(FaultKind::CommitThenDrop) = fault {
+        tracing::info!(%method, %path, "injected fault: commit then drop");
+        let abort = request.extensions().get::<ConnectionAbort>().cloned();
+        let response = next.run(request).await;
+        tracing::info!(%method, %path, status = response.status().as_u16(), "committed; dropping the connection");
+        drop(response);
+        return match abort {
+            Some(ConnectionAbort(notify)) => {
+                notify.notify_one();
+                // The connection task drops the connection (and this future) without a response.
+                std::future::pending::<Response>().await
+            }
+            // Impossible: every connection is served by `server::serve`, which inserts it.
+            None => {
+                tracing::error!(
+                    "commit-then-drop without a connection handle; answering 500 instead"
+                );
+                ApiError::internal().into_response()
+            }
+        };
+    }
+    next.run(request).await
+}
+
+/// `Some(retry_after_secs)` when a management key is over its limit.
+fn rate_limit_check(inner: &mut Inner, request: &Request, limit: RateLimit) -> Option<u64> {
+    let token = api::bearer(request.headers()).ok()?;
+    let Some(Caller::Management { account }) = inner.state.identify(token) else {
+        return None;
+    };
+    let now = Instant::now();
+    let window = inner.rate_windows.entry(account).or_insert((now, 0));
+    if now.duration_since(window.0) >= limit.per {
+        *window = (now, 0);
+    }
+    if window.1 >= limit.requests {
+        let left = limit.per.saturating_sub(now.duration_since(window.0));
+        return Some(left.as_secs_f64().ceil().max(1.0) as u64);
+    }
+    window.1 += 1;
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_matches;
+
+    #[test]
+    fn wildcard_segments() {
+        assert!(path_matches("/api/v1/keys/*", "/api/v1/keys/abc"));
+        assert!(!path_matches("/api/v1/keys/*", "/api/v1/keys"));
+        assert!(path_matches("/api/v1/keys", "/api/v1/keys/"));
+        assert!(!path_matches("/api/v1/key", "/api/v1/keys"));
+    }
+}

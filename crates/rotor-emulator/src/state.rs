@@ -1,0 +1,519 @@
+//! The emulator's state: accounts, keys, usage, and its JSON persistence.
+//!
+//! Keys are found by the SHA-256 of their plaintext; the plaintext itself is never stored (it is
+//! returned once, by `POST /keys`, exactly like OpenRouter).
+
+use std::{
+    collections::HashMap,
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::control::EmulatedKey;
+
+/// When a key's limit resets (midnight UTC; weeks Monday–Sunday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LimitReset {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl LimitReset {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "daily" => Some(LimitReset::Daily),
+            "weekly" => Some(LimitReset::Weekly),
+            "monthly" => Some(LimitReset::Monthly),
+            _ => None,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            LimitReset::Daily => "daily",
+            LimitReset::Weekly => "weekly",
+            LimitReset::Monthly => "monthly",
+        }
+    }
+}
+
+/// One account: one management key (by its SHA-256) and one default workspace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Account {
+    pub id: String,
+    pub workspace_id: String,
+    pub creator_user_id: String,
+    pub management_key_sha256: String,
+    /// The management key's display label (`sk-or-v1-abc...wxyz`), not the key.
+    pub management_key_label: String,
+}
+
+/// Usage accumulated in one UTC period (day, ISO week, month), identified by the period's first day.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub(crate) struct PeriodUsage {
+    pub start: Option<NaiveDate>,
+    pub amount: f64,
+}
+
+impl PeriodUsage {
+    fn current(&self, start: NaiveDate) -> f64 {
+        if self.start == Some(start) {
+            self.amount
+        } else {
+            0.0
+        }
+    }
+    fn add(&mut self, start: NaiveDate, amount: f64) {
+        if self.start != Some(start) {
+            self.start = Some(start);
+            self.amount = 0.0;
+        }
+        self.amount += amount;
+    }
+}
+
+fn day_start(now: DateTime<Utc>) -> NaiveDate {
+    now.date_naive()
+}
+fn week_start(now: DateTime<Utc>) -> NaiveDate {
+    let d = now.date_naive();
+    d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()))
+}
+fn month_start(now: DateTime<Utc>) -> NaiveDate {
+    let d = now.date_naive();
+    d.with_day(1).unwrap_or(d)
+}
+
+/// An ordinary (non-management) key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredKey {
+    pub hash: String,
+    pub key_sha256: String,
+    pub account: String,
+    pub name: String,
+    pub label: String,
+    pub disabled: bool,
+    pub deleted: bool,
+    pub limit: Option<f64>,
+    pub limit_reset: Option<LimitReset>,
+    pub include_byok_in_limit: bool,
+    pub usage: f64,
+    pub usage_daily: PeriodUsage,
+    pub usage_weekly: PeriodUsage,
+    pub usage_monthly: PeriodUsage,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub creator_user_id: Option<String>,
+    pub workspace_id: String,
+}
+
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl StoredKey {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+
+    /// Usage that counts against the limit: the usage of the current reset period.
+    fn usage_in_limit_period(&self, now: DateTime<Utc>) -> f64 {
+        match self.limit_reset {
+            None => self.usage,
+            Some(LimitReset::Daily) => self.usage_daily.current(day_start(now)),
+            Some(LimitReset::Weekly) => self.usage_weekly.current(week_start(now)),
+            Some(LimitReset::Monthly) => self.usage_monthly.current(month_start(now)),
+        }
+    }
+
+    pub fn limit_remaining(&self, now: DateTime<Utc>) -> Option<f64> {
+        self.limit
+            .map(|l| (l - self.usage_in_limit_period(now)).max(0.0))
+    }
+
+    pub fn add_usage(&mut self, amount: f64, now: DateTime<Utc>) {
+        self.usage += amount;
+        self.usage_daily.add(day_start(now), amount);
+        self.usage_weekly.add(week_start(now), amount);
+        self.usage_monthly.add(month_start(now), amount);
+    }
+
+    fn usage_fields(&self, now: DateTime<Utc>) -> [(&'static str, Value); 8] {
+        [
+            ("usage", json!(self.usage)),
+            (
+                "usage_daily",
+                json!(self.usage_daily.current(day_start(now))),
+            ),
+            (
+                "usage_weekly",
+                json!(self.usage_weekly.current(week_start(now))),
+            ),
+            (
+                "usage_monthly",
+                json!(self.usage_monthly.current(month_start(now))),
+            ),
+            ("byok_usage", json!(0.0)),
+            ("byok_usage_daily", json!(0.0)),
+            ("byok_usage_weekly", json!(0.0)),
+            ("byok_usage_monthly", json!(0.0)),
+        ]
+    }
+
+    /// The key object of `/keys*` responses, every required field of the spec present.
+    pub fn to_json(&self, now: DateTime<Utc>) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("hash".into(), json!(self.hash));
+        m.insert("name".into(), json!(self.name));
+        m.insert("label".into(), json!(self.label));
+        m.insert("disabled".into(), json!(self.disabled));
+        m.insert("limit".into(), json!(self.limit));
+        m.insert("limit_remaining".into(), json!(self.limit_remaining(now)));
+        m.insert(
+            "limit_reset".into(),
+            json!(self.limit_reset.map(LimitReset::as_str)),
+        );
+        m.insert(
+            "include_byok_in_limit".into(),
+            json!(self.include_byok_in_limit),
+        );
+        for (k, v) in self.usage_fields(now) {
+            m.insert(k.into(), v);
+        }
+        m.insert("created_at".into(), json!(rfc3339(self.created_at)));
+        m.insert("updated_at".into(), json!(self.updated_at.map(rfc3339)));
+        m.insert("expires_at".into(), json!(self.expires_at.map(rfc3339)));
+        m.insert("creator_user_id".into(), json!(self.creator_user_id));
+        m.insert("workspace_id".into(), json!(self.workspace_id));
+        Value::Object(m)
+    }
+
+    /// The `data` of `GET /key` for this key.
+    pub fn to_current_key_json(&self, now: DateTime<Utc>) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("label".into(), json!(self.label));
+        m.insert("limit".into(), json!(self.limit));
+        m.insert("limit_remaining".into(), json!(self.limit_remaining(now)));
+        m.insert(
+            "limit_reset".into(),
+            json!(self.limit_reset.map(LimitReset::as_str)),
+        );
+        m.insert(
+            "include_byok_in_limit".into(),
+            json!(self.include_byok_in_limit),
+        );
+        for (k, v) in self.usage_fields(now) {
+            m.insert(k.into(), v);
+        }
+        m.insert("is_free_tier".into(), json!(false));
+        m.insert("is_management_key".into(), json!(false));
+        m.insert("is_provisioning_key".into(), json!(false));
+        m.insert("creator_user_id".into(), json!(self.creator_user_id));
+        m.insert("rate_limit".into(), deprecated_rate_limit());
+        m.insert("expires_at".into(), json!(self.expires_at.map(rfc3339)));
+        Value::Object(m)
+    }
+
+    pub fn emulated(&self) -> EmulatedKey {
+        EmulatedKey {
+            hash: self.hash.clone(),
+            name: self.name.clone(),
+            account: self.account.clone(),
+            disabled: self.disabled,
+            deleted: self.deleted,
+            usage: self.usage,
+        }
+    }
+}
+
+fn deprecated_rate_limit() -> Value {
+    json!({"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."})
+}
+
+impl Account {
+    /// The `data` of `GET /key` for this account's management key.
+    pub fn to_current_key_json(&self) -> Value {
+        json!({
+            "label": self.management_key_label,
+            "limit": null,
+            "limit_remaining": null,
+            "limit_reset": null,
+            "include_byok_in_limit": false,
+            "usage": 0.0, "usage_daily": 0.0, "usage_weekly": 0.0, "usage_monthly": 0.0,
+            "byok_usage": 0.0, "byok_usage_daily": 0.0, "byok_usage_weekly": 0.0, "byok_usage_monthly": 0.0,
+            "is_free_tier": false,
+            "is_management_key": true,
+            "is_provisioning_key": true,
+            "creator_user_id": self.creator_user_id,
+            "rate_limit": deprecated_rate_limit(),
+            "expires_at": null,
+        })
+    }
+}
+
+/// SHA-256 of a key's plaintext, hex: how keys are looked up.
+pub(crate) fn key_digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// A fresh key: `sk-or-v1-` + 64 lowercase hex.
+pub(crate) fn generate_key() -> String {
+    format!("sk-or-v1-{}", random_hex(32))
+}
+
+/// OpenRouter's display label of a key: `sk-or-v1-` + first 3 + `...` + last 4 hex of the secret.
+pub(crate) fn key_label(key: &str) -> String {
+    match key.strip_prefix("sk-or-v1-") {
+        Some(rest) if rest.len() >= 7 && rest.is_ascii() => {
+            format!("sk-or-v1-{}...{}", &rest[..3], &rest[rest.len() - 4..])
+        }
+        _ => "[unrecognised key format]".to_owned(),
+    }
+}
+
+/// What a bearer token is.
+pub(crate) enum Caller {
+    Management { account: usize },
+    Ordinary { index: usize },
+}
+
+/// Failure to load or save the state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error(
+        "emulator state file {path}: could not read it: {source}; fix its permissions or remove it"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "emulator state file {path}: not valid emulator state JSON: {source}; remove it to start empty"
+    )]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "emulator state file {path}: could not write it ({step}): {source}; check the directory is writable"
+    )]
+    Write {
+        path: PathBuf,
+        step: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the emulator knows (persisted when a state file is configured).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub version: u32,
+    pub accounts: Vec<Account>,
+    /// In creation order (oldest first); deleted keys stay, flagged.
+    pub keys: Vec<StoredKey>,
+    #[serde(skip)]
+    by_hash: HashMap<String, usize>,
+    #[serde(skip)]
+    by_secret: HashMap<String, usize>,
+}
+
+impl State {
+    fn reindex(&mut self) {
+        self.by_hash = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.hash.clone(), i))
+            .collect();
+        self.by_secret = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.key_sha256.clone(), i))
+            .collect();
+    }
+
+    pub fn load(path: &Path) -> Result<Option<State>, StateFileError> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateFileError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let mut state: State =
+            serde_json::from_slice(&bytes).map_err(|source| StateFileError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+        state.reindex();
+        Ok(Some(state))
+    }
+
+    /// Atomic write: a temp file in the same directory, fsync, rename, fsync of the directory.
+    pub fn save(&self, path: &Path) -> Result<(), StateFileError> {
+        let err = |step: &'static str| {
+            move |source| StateFileError::Write {
+                path: path.to_owned(),
+                step,
+                source,
+            }
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| StateFileError::Write {
+            path: path.to_owned(),
+            step: "serialize",
+            source: std::io::Error::other(e),
+        })?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{file_name}.tmp-{}", random_hex(6)));
+        let result = (|| {
+            let mut f = fs::File::create(&tmp).map_err(err("create temp file"))?;
+            f.write_all(&json).map_err(err("write temp file"))?;
+            f.sync_all().map_err(err("fsync temp file"))?;
+            fs::rename(&tmp, path).map_err(err("rename temp file"))?;
+            if let Ok(d) = fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    pub fn add_account(&mut self, management_key: &str) -> &Account {
+        let n = self.accounts.len() + 1;
+        self.accounts.push(Account {
+            id: format!("account-{n}-{}", random_hex(4)),
+            workspace_id: uuid::Uuid::new_v4().to_string(),
+            creator_user_id: format!("user_{}", random_hex(12)),
+            management_key_sha256: key_digest(management_key),
+            management_key_label: key_label(management_key),
+        });
+        let last = self.accounts.len() - 1;
+        &self.accounts[last]
+    }
+
+    /// Makes `management_key` the first account's key (creating that account if needed).
+    pub fn set_first_management_key(&mut self, management_key: &str) {
+        if let Some(first) = self.accounts.first_mut() {
+            first.management_key_sha256 = key_digest(management_key);
+            first.management_key_label = key_label(management_key);
+        } else {
+            self.add_account(management_key);
+        }
+    }
+
+    pub fn identify(&self, bearer: &str) -> Option<Caller> {
+        let digest = key_digest(bearer);
+        if let Some(account) = self
+            .accounts
+            .iter()
+            .position(|a| a.management_key_sha256 == digest)
+        {
+            return Some(Caller::Management { account });
+        }
+        self.by_secret
+            .get(&digest)
+            .map(|&index| Caller::Ordinary { index })
+    }
+
+    /// A live (not deleted) key of `account` by hash.
+    pub fn key_of(&self, account: &str, hash: &str) -> Option<usize> {
+        self.by_hash
+            .get(hash)
+            .copied()
+            .filter(|&i| self.keys[i].account == account && !self.keys[i].deleted)
+    }
+
+    /// A live key of any account by hash (test controls).
+    pub fn live_key(&self, hash: &str) -> Option<usize> {
+        self.by_hash
+            .get(hash)
+            .copied()
+            .filter(|&i| !self.keys[i].deleted)
+    }
+
+    /// Creates a key; returns its index and plaintext.
+    pub fn insert_key(&mut self, mut key: StoredKey) -> (usize, String) {
+        let plaintext = generate_key();
+        key.hash = random_hex(32);
+        key.key_sha256 = key_digest(&plaintext);
+        key.label = key_label(&plaintext);
+        let i = self.keys.len();
+        self.by_hash.insert(key.hash.clone(), i);
+        self.by_secret.insert(key.key_sha256.clone(), i);
+        self.keys.push(key);
+        (i, plaintext)
+    }
+
+    /// Forgets every key (accounts and their management keys stay).
+    pub fn clear_keys(&mut self) {
+        self.keys.clear();
+        self.reindex();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_and_format() {
+        let k = generate_key();
+        assert_eq!(k.len(), 73);
+        let l = key_label(&k);
+        assert_eq!(l.len(), "sk-or-v1-".len() + 3 + 3 + 4);
+        assert!(l.starts_with(&k[..12]) && l.ends_with(&k[69..]));
+    }
+
+    #[test]
+    fn period_usage_resets_on_a_new_period() {
+        let mut p = PeriodUsage::default();
+        let d1 = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap_or_default();
+        let d2 = NaiveDate::from_ymd_opt(2026, 1, 6).unwrap_or_default();
+        p.add(d1, 1.5);
+        p.add(d1, 1.0);
+        assert_eq!(p.current(d1), 2.5);
+        assert_eq!(p.current(d2), 0.0);
+        p.add(d2, 0.5);
+        assert_eq!(p.current(d2), 0.5);
+    }
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let sunday =
+            DateTime::parse_from_rfc3339("2026-11-29T23:00:00Z").map(|d| d.with_timezone(&Utc));
+        let sunday = sunday.unwrap_or_default();
+        assert_eq!(
+            week_start(sunday),
+            NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default()
+        );
+    }
+}
