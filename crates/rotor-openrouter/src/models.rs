@@ -167,3 +167,113 @@ pub struct CompletionResponse {
     #[serde(default)]
     pub usage: Option<serde_json::Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "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";
+
+    /// The create response of OpenRouter's spec, plus a field the spec does not know.
+    fn created_json() -> String {
+        format!(
+            r#"{{"data":{{"hash":"f01d52606dc8f0a8303a7b5cc3fa07109c2e346cec7c0a16b40de462992ce943","name":"My New API Key",
+            "label":"My New API Key","disabled":false,"limit":50,"limit_remaining":50,"limit_reset":"monthly",
+            "include_byok_in_limit":true,"usage":0,"usage_daily":0,"usage_weekly":0,"usage_monthly":0,"byok_usage":0,
+            "byok_usage_daily":0,"byok_usage_weekly":0,"byok_usage_monthly":0,"created_at":"2025-08-24T10:30:00Z",
+            "updated_at":null,"expires_at":"2027-12-31T23:59:59Z","creator_user_id":"user_2dHFtVWx2n56w6HkM0000000000",
+            "workspace_id":"0df9e665-d932-5740-b2c7-b52af166bc11","some_future_field":{{"x":1}}}},
+            "key":"{KEY}"}}"#
+        )
+    }
+
+    #[test]
+    fn parses_the_spec_create_response_and_hides_the_key() {
+        let created: CreatedKey = serde_json::from_str(&created_json()).unwrap();
+        assert_eq!(created.key.expose(), KEY);
+        assert_eq!(created.data.limit, Some(50.0));
+        assert_eq!(created.data.limit_reset, Some(LimitReset::Monthly));
+        assert_eq!(created.data.updated_at, None);
+        assert_eq!(
+            created.data.expires_at.map(|t| t.to_rfc3339()),
+            Some("2027-12-31T23:59:59+00:00".into())
+        );
+        let shown = format!("{created:?} {created:#?}");
+        assert!(!shown.contains(&KEY[12..69]), "{shown}");
+    }
+
+    #[test]
+    fn accepts_both_timestamp_formats_and_nulls() {
+        let json = created_json()
+            .replace(
+                "\"2025-08-24T10:30:00Z\"",
+                "\"2025-02-19T20:52:27.363244+00:00\"",
+            )
+            .replace("\"limit\":50", "\"limit\":null")
+            .replace("\"limit_reset\":\"monthly\"", "\"limit_reset\":null")
+            .replace(
+                "\"creator_user_id\":\"user_2dHFtVWx2n56w6HkM0000000000\"",
+                "\"creator_user_id\":null",
+            )
+            .replace(",\"expires_at\":\"2027-12-31T23:59:59Z\"", "");
+        let created: CreatedKey = serde_json::from_str(&json).unwrap();
+        assert_eq!(created.data.created_at.timestamp_subsec_micros(), 363_244);
+        assert_eq!(created.data.limit, None);
+        assert_eq!(created.data.limit_reset, None);
+        assert_eq!(created.data.creator_user_id, None);
+        assert_eq!(created.data.expires_at, None);
+    }
+
+    #[test]
+    fn parses_the_spec_current_key() {
+        let json = r#"{"byok_usage":17.38,"byok_usage_daily":17.38,"byok_usage_monthly":17.38,"byok_usage_weekly":17.38,
+            "creator_user_id":"user_2dHFtVWx2n56w6HkM0000000000","expires_at":"2027-12-31T23:59:59Z",
+            "include_byok_in_limit":false,"is_free_tier":false,"is_management_key":false,"is_provisioning_key":false,
+            "label":"sk-or-v1-au7...890","limit":100,"limit_remaining":74.5,"limit_reset":"monthly",
+            "rate_limit":{"interval":"1h","note":"This field is deprecated and safe to ignore.","requests":1000},
+            "usage":25.5,"usage_daily":25.5,"usage_monthly":25.5,"usage_weekly":25.5}"#;
+        let current: CurrentKey = serde_json::from_str(json).unwrap();
+        assert_eq!(current.limit_remaining, Some(74.5));
+        assert!(!current.is_management_key);
+        assert!(current.expires_at.is_some());
+    }
+
+    #[test]
+    fn update_sends_only_given_fields_and_null_clears() {
+        let req = UpdateKeyRequest {
+            disabled: Some(true),
+            limit: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"disabled":true,"limit":null}"#
+        );
+        assert!(UpdateKeyRequest::default().is_empty());
+        assert_eq!(
+            serde_json::to_string(&UpdateKeyRequest::default()).unwrap(),
+            "{}"
+        );
+        let req = UpdateKeyRequest {
+            limit_reset: Some(Some(LimitReset::Weekly)),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"limit_reset":"weekly"}"#
+        );
+    }
+
+    #[test]
+    fn create_sends_utc_timestamps_and_omits_unset_fields() {
+        let req = CreateKeyRequest {
+            name: "n".into(),
+            expires_at: Some("2027-12-31T23:59:59Z".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"name":"n","expires_at":"2027-12-31T23:59:59Z"}"#
+        );
+    }
+}
