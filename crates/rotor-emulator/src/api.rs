@@ -248,6 +248,7 @@ pub(crate) async fn create_key(
         created_at: now,
         updated_at: None,
         expires_at,
+        last_used_at: None,
         creator_user_id: creator_user_id.or_else(|| Some(acct.creator_user_id.clone())),
         workspace_id,
     };
@@ -420,6 +421,7 @@ pub(crate) async fn chat_completions(
         }
     }
     key.add_usage(cost, now);
+    key.last_used_at = Some(now);
     let hash = key.hash.clone();
     persist(&inner, &shared)?;
     tracing::debug!(hash = %hash, cost, "completion");

@@ -112,6 +112,9 @@ pub(crate) struct StoredKey {
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Last chat completion made with the key.
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
     pub creator_user_id: Option<String>,
     pub workspace_id: String,
 }
@@ -138,6 +141,31 @@ impl StoredKey {
     pub fn limit_remaining(&self, now: DateTime<Utc>) -> Option<f64> {
         self.limit
             .map(|l| (l - self.usage_in_limit_period(now)).max(0.0))
+    }
+
+    /// The key's own limit as a budget layer (`scope: key_limit`) of `GET /key`, if it has one.
+    fn key_limit_budget(&self, now: DateTime<Utc>) -> Option<Value> {
+        let limit = self.limit?;
+        let spend = self.usage_in_limit_period(now);
+        let resets_at = self.limit_reset.map(|r| {
+            let next = match r {
+                LimitReset::Daily => day_start(now) + chrono::Days::new(1),
+                LimitReset::Weekly => week_start(now) + chrono::Days::new(7),
+                LimitReset::Monthly => month_start(now) + chrono::Months::new(1),
+            };
+            rfc3339(next.and_time(chrono::NaiveTime::MIN).and_utc())
+        });
+        Some(json!({
+            "budget_id": null,
+            "guardrail_id": null,
+            "include_byok": self.include_byok_in_limit,
+            "limit_usd": limit,
+            "remaining_usd": limit - spend,
+            "reset_interval": self.limit_reset.map(LimitReset::as_str),
+            "resets_at": resets_at,
+            "scope": "key_limit",
+            "spend_usd": spend,
+        }))
     }
 
     pub fn add_usage(&mut self, amount: f64, now: DateTime<Utc>) {
@@ -194,6 +222,9 @@ impl StoredKey {
         m.insert("expires_at".into(), json!(self.expires_at.map(rfc3339)));
         m.insert("creator_user_id".into(), json!(self.creator_user_id));
         m.insert("workspace_id".into(), json!(self.workspace_id));
+        // Newer than the reference spec, required by current official SDKs (openrouter 1.3.x).
+        m.insert("external_user".into(), Value::Null);
+        m.insert("last_used_at".into(), json!(self.last_used_at.map(rfc3339)));
         Value::Object(m)
     }
 
@@ -220,6 +251,12 @@ impl StoredKey {
         m.insert("creator_user_id".into(), json!(self.creator_user_id));
         m.insert("rate_limit".into(), deprecated_rate_limit());
         m.insert("expires_at".into(), json!(self.expires_at.map(rfc3339)));
+        // Newer than the reference spec, required by current official SDKs (openrouter 1.3.x).
+        let budget = self.key_limit_budget(now);
+        m.insert("budgets".into(), json!(budget.iter().collect::<Vec<_>>()));
+        m.insert("effective_budget".into(), json!(budget));
+        m.insert("workspace_id".into(), json!(self.workspace_id));
+        insert_newer_current_key_fields(&mut m);
         Value::Object(m)
     }
 
@@ -235,6 +272,16 @@ impl StoredKey {
     }
 }
 
+/// Fields of `GET /key` that current SDKs require but the emulator does not model.
+fn insert_newer_current_key_fields(m: &mut serde_json::Map<String, Value>) {
+    m.insert("allowed_data_regions".into(), json!([]));
+    m.insert(
+        "free_model_daily_requests".into(),
+        json!({"limit": 1000, "remaining": 1000, "used": 0}),
+    );
+    m.insert("organization_id".into(), Value::Null);
+}
+
 fn deprecated_rate_limit() -> Value {
     json!({"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."})
 }
@@ -242,7 +289,7 @@ fn deprecated_rate_limit() -> Value {
 impl Account {
     /// The `data` of `GET /key` for this account's management key.
     pub fn to_current_key_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "label": self.management_key_label,
             "limit": null,
             "limit_remaining": null,
@@ -256,7 +303,14 @@ impl Account {
             "creator_user_id": self.creator_user_id,
             "rate_limit": deprecated_rate_limit(),
             "expires_at": null,
-        })
+            "budgets": [],
+            "effective_budget": null,
+            "workspace_id": self.workspace_id,
+        });
+        if let Value::Object(m) = &mut v {
+            insert_newer_current_key_fields(m);
+        }
+        v
     }
 }
 
