@@ -449,8 +449,20 @@ fn corrupt(secret: &str, path: &Path, what: impl std::fmt::Display) -> StoreErro
 }
 
 fn parse(secret: &str, path: &Path, text: &str) -> Result<SecretState, StoreError> {
-    // serde_json's error messages give a position, never the document's content.
-    let doc: SecretFile = serde_json::from_str(text).map_err(|e| corrupt(secret, path, e))?;
+    // serde_json's messages can quote a string from the document (`invalid type: string "…"`),
+    // which could be a key: report only the error's category and position.
+    let doc: SecretFile = serde_json::from_str(text).map_err(|e| {
+        corrupt(
+            secret,
+            path,
+            format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
     if doc.format != FILE_FORMAT {
         return Err(corrupt(
             secret,
