@@ -1,1 +1,1292 @@
-//! (skeleton)
+//! The rotation engine: the four steps of AWS Secrets Manager's rotation contract, against
+//! OpenRouter, on any [`SecretStore`].
+//!
+//! # How to use the engine
+//!
+//! ```no_run
+//! # async fn demo(store: &dyn rotor_core::SecretStore) -> Result<(), Box<dyn std::error::Error>> {
+//! use rotor_core::engine::{Engine, Step};
+//! use rotor_core::policy::Policy;
+//! use rotor_openrouter::{ApiKey, Client, ClientConfig};
+//!
+//! let client = Client::new(ClientConfig::new(
+//!     "https://openrouter.ai/api/v1",
+//!     ApiKey::new(std::env::var("OPENROUTER_MANAGEMENT_KEY")?),
+//! ))?;
+//! let engine = Engine::new(client, Policy::from_env()?);
+//!
+//! // First key and secret (refused if the secret already has a current value):
+//! engine.init(store, "prod/app", None).await?;
+//! // A whole rotation with a fresh token (CLI `rotor rotate`):
+//! let report = engine.rotate(store, "prod/app").await?;
+//! // Finish a rotation that failed half-way, with its own token (`rotor rotate --resume`):
+//! # let _ = report;
+//! engine.resume(store, "prod/app").await?;
+//! // One step, as the AWS Lambda does for each event (token = ClientRequestToken):
+//! engine.step(store, "prod/app", "createSecret".parse::<Step>()?, "3f6c…").await?;
+//! // What is stored and alive, without key material (`rotor status --json`):
+//! let status = engine.status(store, "prod/app").await?;
+//! # let _ = status;
+//! # Ok(()) }
+//! ```
+//!
+//! Build the engine once and reuse it (it holds the OpenRouter client's connection pool).
+//!
+//! # Guarantees
+//!
+//! * Every step first performs the checks of AWS's rotation templates (rotation enabled; the token
+//!   is a version; already Current → no-op; must be Pending) and is idempotent: re-running any step
+//!   after a crash at any point converges.
+//! * No key is forgotten: every rotor key of a secret that is alive at OpenRouter is recorded in the
+//!   current document (its own key or `older_keys`) or in the pending one, except in the unavoidable
+//!   window between `POST /keys` and the pending write; the re-run of createSecret closes that window
+//!   by finding the key by its tag (see [`crate::policy::rotor_tag`]) and deleting it.
+//! * The old key is not deleted at finish: it stays valid for its grace period, and a later
+//!   createSecret retires it ([`Engine::retire_due_keys`]).
+//! * Nothing logs or returns key material; each step logs one structured `tracing` event.
+
+// Errors carry the secret, step, token and the underlying error so messages can say what to do;
+// they are built only on the cold path, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod clock;
+mod error;
+mod report;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rotor_openrouter::{
+    Client, CreateKeyRequest, CreatedKey, Key, ListKeysOptions, UpdateKeyRequest,
+};
+use serde::Serialize;
+use tracing::{info, warn};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{EngineError, ErrorKind, Scope};
+pub use report::{
+    InitReport, KeyState, KeyStatus, OlderKeyStatus, RetiredKey, RotationReport, SecretStatus,
+    StepOutcome, StepReport, VersionStatus,
+};
+
+use crate::policy::{Policy, PolicyOverrides, TestMode, rotor_tag, tag_of_name};
+use crate::record::{KeyRecord, OlderKey};
+use crate::store::{SecretDescription, SecretStore, Stage, StoreError, VersionSelector};
+
+/// A step of the rotation contract. Parses from and prints as AWS's names (`createSecret`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Step {
+    #[serde(rename = "createSecret")]
+    CreateSecret,
+    #[serde(rename = "setSecret")]
+    SetSecret,
+    #[serde(rename = "testSecret")]
+    TestSecret,
+    #[serde(rename = "finishSecret")]
+    FinishSecret,
+}
+
+impl Step {
+    /// The steps in the order a rotation runs them.
+    pub const ALL: [Step; 4] = [
+        Step::CreateSecret,
+        Step::SetSecret,
+        Step::TestSecret,
+        Step::FinishSecret,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::CreateSecret => "createSecret",
+            Step::SetSecret => "setSecret",
+            Step::TestSecret => "testSecret",
+            Step::FinishSecret => "finishSecret",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Step {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self, EngineError> {
+        Step::ALL.into_iter().find(|step| step.as_str() == s).ok_or_else(|| {
+            let shown: String = s.chars().take(40).collect();
+            EngineError::InvalidInput {
+                message: format!(
+                    "unknown rotation step {shown:?}: expected createSecret, setSecret, testSecret or finishSecret"
+                ),
+            }
+        })
+    }
+}
+
+/// The result of [`Engine::retire_due_keys`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Retirement {
+    /// Older keys still inside their grace period (still alive, still recorded).
+    pub kept: Vec<OlderKey>,
+    /// Keys deleted (or found already gone).
+    pub retired: Vec<RetiredKey>,
+}
+
+/// The rotation engine. Cheap to clone; build once and reuse.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    client: Client,
+    defaults: Policy,
+    clock: Arc<dyn Clock>,
+}
+
+enum TokenState {
+    Current,
+    Pending,
+}
+
+impl Engine {
+    /// An engine using `client` (with the management key) and the policy `defaults`.
+    pub fn new(client: Client, defaults: Policy) -> Self {
+        Engine {
+            client,
+            defaults,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replaces the clock (tests: a [`ManualClock`] lets grace periods pass).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The policy defaults.
+    pub fn defaults(&self) -> &Policy {
+        &self.defaults
+    }
+
+    /// The OpenRouter client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs one step for rotation `token`. Logs one structured event with the outcome.
+    pub async fn step(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        step: Step,
+        token: &str,
+    ) -> Result<StepReport, EngineError> {
+        let started = Instant::now();
+        let scope = Scope::new(secret_id, Some(step), Some(token));
+        let result = match step {
+            Step::CreateSecret => self.create_secret(store, &scope, token).await,
+            Step::SetSecret => self.set_secret(store, &scope, token).await,
+            Step::TestSecret => self.test_secret(store, &scope, token).await,
+            Step::FinishSecret => self.finish_secret(store, &scope, token).await,
+        };
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(done) => {
+                info!(
+                    secret_id,
+                    step = step.as_str(),
+                    token,
+                    key_hash = done.key_hash.as_deref().unwrap_or(""),
+                    outcome = %done.outcome,
+                    retired = done.retired.len(),
+                    cleaned_up = done.cleaned_up.len(),
+                    duration_ms,
+                    backend = store.backend(),
+                    "rotation step succeeded"
+                );
+                Ok(StepReport {
+                    secret_id: secret_id.to_owned(),
+                    step,
+                    token: token.to_owned(),
+                    outcome: done.outcome,
+                    key_hash: done.key_hash,
+                    retired: done.retired,
+                    cleaned_up: done.cleaned_up,
+                    duration_ms,
+                })
+            }
+            Err(e) => {
+                warn!(
+                    secret_id,
+                    step = step.as_str(),
+                    token,
+                    outcome = "failed",
+                    retryable = e.is_retryable(),
+                    duration_ms,
+                    backend = store.backend(),
+                    error = %e,
+                    "rotation step failed"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// A whole rotation with a fresh token: starts it (`begin_rotation`), then runs the four steps.
+    /// Fails with [`EngineError::Conflict`] naming the pending token when another rotation is in
+    /// progress (finish that one with [`resume`](Self::resume)).
+    pub async fn rotate(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+    ) -> Result<RotationReport, EngineError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        self.rotate_with_token(store, secret_id, &token).await
+    }
+
+    /// Like [`rotate`](Self::rotate) with a given token (re-running it with the same token resumes).
+    pub async fn rotate_with_token(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        token: &str,
+    ) -> Result<RotationReport, EngineError> {
+        let scope = Scope::new(secret_id, None, Some(token));
+        let desc = self.describe(store, &scope).await?;
+        if desc.rotation_enabled == Some(false) {
+            return Err(EngineError::RotationDisabled { scope });
+        }
+        if desc.with_stage(Stage::Current).is_none() {
+            return Err(EngineError::Precondition {
+                scope,
+                message: "the secret has no current value to rotate; create it with `rotor init`"
+                    .into(),
+            });
+        }
+        if let Some(other) = pending_rotation(&desc).filter(|p| *p != token) {
+            return Err(another_rotation(scope, other));
+        }
+        if let Err(e) = store.begin_rotation(secret_id, token).await {
+            if let StoreError::Conflict { .. } = e {
+                // Lost a race with another rotation: name its token if the store shows it now.
+                if let Ok(desc) = store.describe(secret_id).await {
+                    if let Some(other) = pending_rotation(&desc).filter(|p| *p != token) {
+                        return Err(another_rotation(scope, other));
+                    }
+                }
+            }
+            return Err(store_err(
+                scope,
+                "starting the rotation (marking the new version AWSPENDING)",
+                e,
+            ));
+        }
+        self.run_steps(store, secret_id, token).await
+    }
+
+    /// Finishes the rotation in progress (the Pending version that is not Current) with its own
+    /// token. Every step is idempotent, so this is safe whatever step failed before.
+    pub async fn resume(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+    ) -> Result<RotationReport, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        let Some(token) = pending_rotation(&desc).map(str::to_owned) else {
+            return Err(EngineError::Precondition {
+                scope,
+                message:
+                    "no rotation is in progress (no AWSPENDING version besides the current one); \
+                          nothing to resume"
+                        .into(),
+            });
+        };
+        self.run_steps(store, secret_id, &token).await
+    }
+
+    async fn run_steps(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        token: &str,
+    ) -> Result<RotationReport, EngineError> {
+        let started = Instant::now();
+        let mut steps = Vec::with_capacity(4);
+        for step in Step::ALL {
+            match self.step(store, secret_id, step, token).await {
+                Ok(report) => steps.push(report),
+                Err(e) => {
+                    return Err(EngineError::RotationIncomplete {
+                        token: token.to_owned(),
+                        step,
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
+        let new_key_hash = steps.iter().rev().find_map(|s| s.key_hash.clone());
+        let retired = steps
+            .iter()
+            .flat_map(|s| s.retired.iter().cloned())
+            .collect();
+        Ok(RotationReport {
+            secret_id: secret_id.to_owned(),
+            token: token.to_owned(),
+            steps,
+            new_key_hash,
+            retired,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // createSecret
+
+    async fn create_secret(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<StepDone, EngineError> {
+        let secret_id = scope.secret.as_str();
+        let desc = self.describe(store, scope).await?;
+        if let TokenState::Current = check_token(&desc, scope)? {
+            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+        }
+        let current = self.read_current(store, scope).await?;
+        if let Some(pending) = self.read_pending(store, scope, token).await? {
+            return Ok(StepDone::outcome(StepOutcome::AlreadyCreated).with_hash(pending.key_hash));
+        }
+        let policy = self.defaults.with_overrides(current.rotation.as_ref());
+
+        // Confused-deputy guard, and the source of "copy the current key's settings": the current
+        // key must be visible with this management key. Read-only, before anything changes.
+        let current_key = self
+            .visible_key(scope, "current", &current.key_hash)
+            .await?;
+
+        let now = self.clock.now();
+        let tag = rotor_tag(secret_id, token);
+        let protected: HashSet<&str> = current.referenced_hashes().collect();
+        let cleaned_up = self.delete_tagged_keys(scope, &tag, &protected).await?;
+
+        let retirement = self
+            .retire_due_keys(scope, &current, &policy, now, desc.last_rotated)
+            .await?;
+
+        let settings = policy.key_settings(Some(&current_key));
+        let request = CreateKeyRequest {
+            name: policy.key_name(secret_id, now, &tag),
+            limit: settings.limit,
+            limit_reset: settings.limit_reset,
+            include_byok_in_limit: Some(settings.include_byok_in_limit),
+            expires_at: policy.expires_after.and_then(|d| {
+                chrono::Duration::from_std(d)
+                    .ok()
+                    .and_then(|d| now.checked_add_signed(d))
+            }),
+            creator_user_id: None,
+            workspace_id: Some(current_key.workspace_id.clone()).filter(|w| !w.is_empty()),
+        };
+        let created = self.create_key(scope, &request, &tag, &protected).await?;
+        let new_hash = created.data.hash.clone();
+
+        let mut older_keys: Vec<OlderKey> = retirement
+            .kept
+            .into_iter()
+            .filter(|k| k.key_hash != current.key_hash && k.key_hash != new_hash)
+            .collect();
+        older_keys.push(OlderKey {
+            key_hash: current.key_hash.clone(),
+            key_name: current.key_name.clone(),
+            created_at: current.created_at,
+            superseded_at: now,
+        });
+        let record = KeyRecord {
+            api_key: created.key,
+            key_hash: new_hash.clone(),
+            key_name: created.data.name.clone(),
+            created_at: created.data.created_at,
+            expires_at: created.data.expires_at.or(request.expires_at),
+            rotation: current.rotation.clone(),
+            older_keys,
+            extra: current.extra.clone(),
+        };
+        self.store_pending(store, scope, token, &record).await?;
+        Ok(StepDone {
+            outcome: StepOutcome::Created,
+            key_hash: Some(new_hash),
+            retired: retirement.retired,
+            cleaned_up,
+        })
+    }
+
+    /// `POST /keys`. When the outcome is unknown (or a server error may hide a created key), finds
+    /// the key by its tag and deletes it, then fails retryably: never leave an unrecorded key.
+    async fn create_key(
+        &self,
+        scope: &Scope,
+        request: &CreateKeyRequest,
+        tag: &str,
+        protected: &HashSet<&str>,
+    ) -> Result<CreatedKey, EngineError> {
+        match self.client.create_key(request).await {
+            Ok(created) => Ok(created),
+            Err(e) if matches!(e.status(), Some(400 | 401 | 403 | 404)) => Err(or_err(
+                scope,
+                "creating the new key at OpenRouter (POST /keys)",
+                e,
+            )),
+            Err(e) => {
+                let cleanup = self.delete_tagged_keys(scope, tag, protected).await;
+                let cleanup_note = match &cleanup {
+                    Ok(deleted) if deleted.is_empty() => "no key of this attempt exists".to_owned(),
+                    Ok(deleted) => format!("deleted the key it made (hash {})", deleted.join(", ")),
+                    Err(c) => format!(
+                        "could not check for a key of this attempt ({c}); re-running createSecret deletes it"
+                    ),
+                };
+                if e.is_outcome_unknown() {
+                    Err(EngineError::OutcomeUnknown {
+                        scope: scope.clone(),
+                        message: format!(
+                            "the request creating the new key (POST /keys) got no response; rotor looked the key \
+                             up by its tag [rotor:{tag}] and {cleanup_note}. Nothing was stored; retrying \
+                             createSecret is safe"
+                        ),
+                    })
+                } else {
+                    Err(or_err(
+                        scope,
+                        &format!(
+                            "creating the new key at OpenRouter (POST /keys; afterwards {cleanup_note})"
+                        ),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Writes the new document as pending; if that fails, deletes the new key unless the write may
+    /// have landed (then a re-run of createSecret decides, by tag).
+    async fn store_pending(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+        record: &KeyRecord,
+    ) -> Result<(), EngineError> {
+        let secret_id = scope.secret.as_str();
+        let Err(e) = store
+            .put_pending(secret_id, token, &record.to_secret_string())
+            .await
+        else {
+            return Ok(());
+        };
+        let landed = match &e {
+            StoreError::Transient { .. } | StoreError::Backend { .. } => {
+                match store
+                    .get_value(
+                        secret_id,
+                        &VersionSelector::version_in_stage(token, Stage::Pending),
+                    )
+                    .await
+                {
+                    Ok(v) => Some(
+                        KeyRecord::parse(&v.value, secret_id)
+                            .is_ok_and(|r| r.key_hash == record.key_hash),
+                    ),
+                    Err(StoreError::NotFound { .. }) => Some(false),
+                    Err(_) => None,
+                }
+            }
+            _ => Some(false),
+        };
+        match landed {
+            Some(true) => Ok(()),
+            Some(false) => {
+                let note = match self.delete_key(&record.key_hash).await {
+                    Ok(_) => format!(
+                        "the new key (hash {}) was deleted again, nothing is left behind",
+                        record.key_hash
+                    ),
+                    Err(d) => format!(
+                        "deleting the new key (hash {}) failed too ({d}); delete it by hand or re-run createSecret",
+                        record.key_hash
+                    ),
+                };
+                Err(store_err(
+                    scope.clone(),
+                    &format!("storing the new key as pending ({note})"),
+                    e,
+                ))
+            }
+            None => Err(store_err(
+                scope.clone(),
+                &format!(
+                    "storing the new key (hash {}) as pending (the outcome is unknown; re-running createSecret \
+                     keeps the key if it was stored and deletes it otherwise)",
+                    record.key_hash
+                ),
+                e,
+            )),
+        }
+    }
+
+    /// Deletes every key whose name carries `tag` (keys of an earlier attempt of this rotation
+    /// whose plaintext was never stored), except `protected` ones. Returns the deleted hashes.
+    async fn delete_tagged_keys(
+        &self,
+        scope: &Scope,
+        tag: &str,
+        protected: &HashSet<&str>,
+    ) -> Result<Vec<String>, EngineError> {
+        let keys = self
+            .client
+            .list_keys(&ListKeysOptions {
+                include_disabled: true,
+                workspace_id: None,
+            })
+            .await
+            .map_err(|e| {
+                or_err(
+                    scope,
+                    "listing keys to find keys of an earlier attempt of this rotation",
+                    e,
+                )
+            })?;
+        let mut deleted = Vec::new();
+        for key in keys {
+            if tag_of_name(&key.name) != Some(tag) || protected.contains(key.hash.as_str()) {
+                continue;
+            }
+            self.delete_key(&key.hash).await.map_err(|e| {
+                or_err(
+                    scope,
+                    &format!("deleting unrecorded key {} of an earlier attempt", key.hash),
+                    e,
+                )
+            })?;
+            warn!(
+                secret_id = scope.secret.as_str(),
+                token = scope.token.as_deref().unwrap_or(""),
+                key_hash = key.hash.as_str(),
+                "deleted a key of an earlier attempt of this rotation whose plaintext was never stored"
+            );
+            deleted.push(key.hash);
+        }
+        Ok(deleted)
+    }
+
+    /// `DELETE /keys/{hash}`; `Ok(true)` when it was already gone (404).
+    async fn delete_key(&self, hash: &str) -> Result<bool, rotor_openrouter::Error> {
+        match self.client.delete_key(hash).await {
+            Ok(()) => Ok(false),
+            Err(e) if e.is_not_found() => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Retires the older keys of `current` whose grace period has passed: deletes them at
+    /// OpenRouter (404 = already gone) and leaves them out of [`Retirement::kept`]. Keys still in
+    /// grace are kept. Never touches the current key. The grace period of the key that was
+    /// superseded last runs from the later of its recorded `superseded_at` and the store's
+    /// `last_rotated` (a rotation that stayed pending for long must not shorten it).
+    pub async fn retire_due_keys(
+        &self,
+        scope: &Scope,
+        current: &KeyRecord,
+        policy: &Policy,
+        now: DateTime<Utc>,
+        last_rotated: Option<DateTime<Utc>>,
+    ) -> Result<Retirement, EngineError> {
+        let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
+        let mut out = Retirement::default();
+        for older in &current.older_keys {
+            if older.key_hash == current.key_hash {
+                continue;
+            }
+            let mut since = older.superseded_at;
+            if Some(since) == latest {
+                if let Some(rotated) = last_rotated {
+                    since = since.max(rotated);
+                }
+            }
+            if policy.retirable_at(since) > now {
+                out.kept.push(older.clone());
+                continue;
+            }
+            let already_gone = self.delete_key(&older.key_hash).await.map_err(|e| {
+                or_err(
+                    scope,
+                    &format!(
+                        "retiring older key {} (past its grace period)",
+                        older.key_hash
+                    ),
+                    e,
+                )
+            })?;
+            info!(
+                secret_id = scope.secret.as_str(),
+                token = scope.token.as_deref().unwrap_or(""),
+                key_hash = older.key_hash.as_str(),
+                already_gone,
+                "retired an older key past its grace period"
+            );
+            out.retired.push(RetiredKey {
+                key_hash: older.key_hash.clone(),
+                key_name: older.key_name.clone(),
+                already_gone,
+            });
+        }
+        Ok(out)
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // setSecret
+
+    async fn set_secret(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<StepDone, EngineError> {
+        let desc = self.describe(store, scope).await?;
+        if let TokenState::Current = check_token(&desc, scope)? {
+            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+        }
+        let pending = self.require_pending(store, scope, token).await?;
+        let current = self.read_current(store, scope).await?;
+        // Confused-deputy guard: both documents' keys must belong to this management key's account.
+        let current_key = self
+            .visible_key(scope, "current", &current.key_hash)
+            .await?;
+        if pending.key_hash == current.key_hash {
+            // The pending value is the current one (RotateImmediately=false): leave the live key alone.
+            return Ok(StepDone::outcome(StepOutcome::Unchanged).with_hash(pending.key_hash));
+        }
+        let pending_key = self
+            .visible_key(scope, "pending", &pending.key_hash)
+            .await?;
+        let policy = self.defaults.with_overrides(pending.rotation.as_ref());
+        let want = policy.key_settings(Some(&current_key));
+
+        let mut request = UpdateKeyRequest::default();
+        let mut fields = Vec::new();
+        if pending_key.name != pending.key_name {
+            request.name = Some(pending.key_name.clone());
+            fields.push("name".to_owned());
+        }
+        if !same_limit(pending_key.limit, want.limit) {
+            request.limit = Some(want.limit);
+            fields.push("limit".to_owned());
+        }
+        if pending_key.limit_reset != want.limit_reset {
+            request.limit_reset = Some(want.limit_reset);
+            fields.push("limit_reset".to_owned());
+        }
+        if pending_key.include_byok_in_limit != want.include_byok_in_limit {
+            request.include_byok_in_limit = Some(want.include_byok_in_limit);
+            fields.push("include_byok_in_limit".to_owned());
+        }
+        if pending_key.disabled {
+            request.disabled = Some(false);
+            fields.push("disabled".to_owned());
+        }
+        if request.is_empty() {
+            return Ok(StepDone::outcome(StepOutcome::Unchanged).with_hash(pending.key_hash));
+        }
+        self.client
+            .update_key(&pending.key_hash, &request)
+            .await
+            .map_err(|e| {
+                or_err(
+                    scope,
+                    &format!("updating the new key's settings ({})", fields.join(", ")),
+                    e,
+                )
+            })?;
+        Ok(StepDone::outcome(StepOutcome::Updated { fields }).with_hash(pending.key_hash))
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // testSecret
+
+    async fn test_secret(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<StepDone, EngineError> {
+        let desc = self.describe(store, scope).await?;
+        if let TokenState::Current = check_token(&desc, scope)? {
+            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+        }
+        // Works whether or not createSecret ran (RotateImmediately=false: pending == current).
+        let pending = self.require_pending(store, scope, token).await?;
+        let policy = self.defaults.with_overrides(pending.rotation.as_ref());
+        let now = self.clock.now();
+        let fail = |message: String| EngineError::KeyCheck {
+            scope: scope.clone(),
+            message,
+        };
+
+        let key = match self.client.get_key(&pending.key_hash).await {
+            Ok(key) => key,
+            Err(e) if e.is_not_found() => {
+                return Err(fail(format!(
+                    "OpenRouter has no key with hash {} in this account (deleted, or another account's); \
+                     abandon this rotation and start a new one",
+                    pending.key_hash
+                )));
+            }
+            Err(e) => {
+                return Err(or_err(
+                    scope,
+                    "reading the new key's state (GET /keys/{hash})",
+                    e,
+                ));
+            }
+        };
+        if key.disabled {
+            return Err(fail(format!(
+                "key {} is disabled at OpenRouter; run setSecret to re-enable it",
+                key.hash
+            )));
+        }
+        if key.expires_at.is_some_and(|t| t <= now) {
+            return Err(fail(format!("key {} has expired at OpenRouter", key.hash)));
+        }
+        let me = match self.client.current_key(&pending.api_key).await {
+            Ok(me) => me,
+            Err(
+                e @ (rotor_openrouter::Error::Unauthorized { .. }
+                | rotor_openrouter::Error::Forbidden { .. }),
+            ) => {
+                return Err(fail(format!(
+                    "OpenRouter does not accept the stored key ({e})"
+                )));
+            }
+            Err(e) => return Err(or_err(scope, "calling GET /key with the new key", e)),
+        };
+        if me.is_management_key || me.is_provisioning_key {
+            return Err(fail(
+                "the stored api_key is a management key, not an ordinary API key".into(),
+            ));
+        }
+        if me.label != key.label {
+            return Err(fail(format!(
+                "the stored api_key is not the key with hash {} (OpenRouter labels differ: {} vs {})",
+                key.hash, me.label, key.label
+            )));
+        }
+        if me.expires_at.is_some_and(|t| t <= now) {
+            return Err(fail(format!("key {} has expired", key.hash)));
+        }
+        if policy.test_mode == TestMode::Completion {
+            match self
+                .client
+                .chat_completion(&pending.api_key, &policy.test_model)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_transient() => {
+                    return Err(or_err(
+                        scope,
+                        &format!("a test completion on {}", policy.test_model),
+                        e,
+                    ));
+                }
+                Err(e) => {
+                    return Err(fail(format!(
+                        "a test completion on {} failed: {e}",
+                        policy.test_model
+                    )));
+                }
+            }
+        }
+        Ok(StepDone::outcome(StepOutcome::Passed).with_hash(pending.key_hash))
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // finishSecret
+
+    async fn finish_secret(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<StepDone, EngineError> {
+        let desc = self.describe(store, scope).await?;
+        if let TokenState::Current = check_token(&desc, scope)? {
+            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+        }
+        // Never promote a document applications could not read.
+        let pending = self.require_pending(store, scope, token).await?;
+        let Some(from) = desc.with_stage(Stage::Current).map(|v| v.id.clone()) else {
+            return Err(EngineError::Precondition {
+                scope: scope.clone(),
+                message: "no version is AWSCURRENT, so there is nothing to promote from".into(),
+            });
+        };
+        match store.promote(&scope.secret, token, &from).await {
+            Ok(()) => Ok(StepDone::outcome(StepOutcome::Promoted).with_hash(pending.key_hash)),
+            Err(e @ StoreError::Conflict { .. }) => Err(EngineError::Conflict {
+                scope: scope.clone(),
+                message: format!(
+                    "another promote moved AWSCURRENT away from version {from} first ({e}); run `rotor status`"
+                ),
+            }),
+            Err(e) => Err(store_err(
+                scope.clone(),
+                "promoting the new version to AWSCURRENT",
+                e,
+            )),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // init
+
+    /// Creates the first key and the secret. Refused when the secret already exists. If storing
+    /// the secret fails, the key is deleted again.
+    pub async fn init(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        overrides: Option<PolicyOverrides>,
+    ) -> Result<InitReport, EngineError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let scope = Scope::new(secret_id, None, Some(&token));
+        match store.describe(secret_id).await {
+            Ok(desc) => {
+                let message = match desc.with_stage(Stage::Current) {
+                    Some(v) => format!(
+                        "the secret already has a current value (version {}); use `rotor rotate` to replace its key",
+                        v.id
+                    ),
+                    None => "the secret already exists (without a current value); remove it or store a document \
+                             by hand before `rotor init`"
+                        .to_owned(),
+                };
+                return Err(EngineError::Precondition { scope, message });
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(store_err(scope, "checking whether the secret exists", e)),
+        }
+        let policy = self.defaults.with_overrides(overrides.as_ref());
+        let now = self.clock.now();
+        let tag = rotor_tag(secret_id, &token);
+        let settings = policy.key_settings(None);
+        let request = CreateKeyRequest {
+            name: policy.key_name(secret_id, now, &tag),
+            limit: settings.limit,
+            limit_reset: settings.limit_reset,
+            include_byok_in_limit: Some(settings.include_byok_in_limit),
+            expires_at: policy.expires_after.and_then(|d| {
+                chrono::Duration::from_std(d)
+                    .ok()
+                    .and_then(|d| now.checked_add_signed(d))
+            }),
+            ..CreateKeyRequest::default()
+        };
+        let created = self
+            .create_key(&scope, &request, &tag, &HashSet::new())
+            .await?;
+        let record = KeyRecord {
+            api_key: created.key,
+            key_hash: created.data.hash.clone(),
+            key_name: created.data.name.clone(),
+            created_at: created.data.created_at,
+            expires_at: created.data.expires_at.or(request.expires_at),
+            rotation: overrides,
+            older_keys: Vec::new(),
+            extra: Default::default(),
+        };
+        if let Err(e) = store
+            .create_secret(secret_id, &token, &record.to_secret_string())
+            .await
+        {
+            let landed = match &e {
+                StoreError::Transient { .. } | StoreError::Backend { .. } => {
+                    match store
+                        .get_value(secret_id, &VersionSelector::Stage(Stage::Current))
+                        .await
+                    {
+                        Ok(v) => KeyRecord::parse(&v.value, secret_id)
+                            .is_ok_and(|r| r.key_hash == record.key_hash),
+                        Err(_) => false,
+                    }
+                }
+                _ => false,
+            };
+            if !landed {
+                let note = match self.delete_key(&record.key_hash).await {
+                    Ok(_) => format!("the new key (hash {}) was deleted again", record.key_hash),
+                    Err(d) => format!(
+                        "deleting the new key (hash {}) failed too ({d}); delete it by hand",
+                        record.key_hash
+                    ),
+                };
+                return Err(store_err(
+                    scope,
+                    &format!("creating the secret ({note})"),
+                    e,
+                ));
+            }
+        }
+        info!(
+            secret_id,
+            token = token.as_str(),
+            key_hash = record.key_hash.as_str(),
+            "initialised secret"
+        );
+        Ok(InitReport {
+            secret_id: secret_id.to_owned(),
+            version_id: token,
+            key_hash: record.key_hash,
+            key_name: record.key_name,
+            expires_at: record.expires_at,
+        })
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // status
+
+    /// Stages with their keys, whether each key works (as OpenRouter reports it to the management
+    /// key), the older keys and when each becomes retirable. No key material.
+    pub async fn status(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+    ) -> Result<SecretStatus, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        let now = self.clock.now();
+        let mut versions = Vec::new();
+        let mut current_record = None;
+        let mut staged: Vec<_> = desc
+            .versions
+            .iter()
+            .filter(|v| !v.stages.is_empty())
+            .collect();
+        staged.sort_by_key(|v| v.stages.iter().min().copied());
+        for v in staged {
+            let stages = v.stages.iter().map(|s| s.aws_label().to_owned()).collect();
+            let read = store
+                .get_value(
+                    secret_id,
+                    &VersionSelector::Version {
+                        id: v.id.clone(),
+                        stage: None,
+                    },
+                )
+                .await;
+            let (key, problem) = match read {
+                Ok(value) => match KeyRecord::parse(&value.value, secret_id) {
+                    Ok(record) => {
+                        let state = self.key_state(&record.key_hash, now).await;
+                        let key = KeyStatus {
+                            key_hash: record.key_hash.clone(),
+                            key_name: record.key_name.clone(),
+                            created_at: record.created_at,
+                            age_seconds: (now - record.created_at).num_seconds(),
+                            expires_at: record.expires_at,
+                            state,
+                        };
+                        if v.has(Stage::Current) {
+                            current_record = Some(record);
+                        }
+                        (Some(key), None)
+                    }
+                    Err(e) => (None, Some(e.to_string())),
+                },
+                Err(StoreError::NotFound { .. }) => (
+                    None,
+                    Some("no value yet (createSecret has not stored one)".into()),
+                ),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            versions.push(VersionStatus {
+                version_id: v.id.clone(),
+                stages,
+                key,
+                problem,
+            });
+        }
+        let policy = self
+            .defaults
+            .with_overrides(current_record.as_ref().and_then(|r| r.rotation.as_ref()));
+        let mut older_keys = Vec::new();
+        if let Some(current) = &current_record {
+            let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
+            for older in &current.older_keys {
+                let mut since = older.superseded_at;
+                if Some(since) == latest {
+                    if let Some(rotated) = desc.last_rotated {
+                        since = since.max(rotated);
+                    }
+                }
+                let retirable_at = policy.retirable_at(since);
+                older_keys.push(OlderKeyStatus {
+                    key_hash: older.key_hash.clone(),
+                    key_name: older.key_name.clone(),
+                    superseded_at: older.superseded_at,
+                    retirable_at,
+                    retirable_now: retirable_at <= now,
+                    state: self.key_state(&older.key_hash, now).await,
+                });
+            }
+        }
+        Ok(SecretStatus {
+            secret_id: secret_id.to_owned(),
+            backend: store.backend().to_owned(),
+            rotation_enabled: desc.rotation_enabled,
+            last_rotated: desc.last_rotated,
+            pending_rotation: pending_rotation(&desc).map(str::to_owned),
+            versions,
+            older_keys,
+            grace_period_seconds: policy.grace_period.as_secs(),
+        })
+    }
+
+    async fn key_state(&self, hash: &str, now: DateTime<Utc>) -> KeyState {
+        match self.client.get_key(hash).await {
+            Ok(k) if k.disabled => KeyState::Disabled,
+            Ok(k) if k.expires_at.is_some_and(|t| t <= now) => KeyState::Expired,
+            Ok(k) => KeyState::Active {
+                usage: k.usage,
+                limit: k.limit,
+            },
+            Err(e) if e.is_not_found() => KeyState::Missing,
+            Err(e) => KeyState::Unknown {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // shared reads
+
+    async fn describe(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+    ) -> Result<SecretDescription, EngineError> {
+        store
+            .describe(&scope.secret)
+            .await
+            .map_err(|e| store_err(scope.clone(), "describing the secret", e))
+    }
+
+    async fn read_current(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+    ) -> Result<KeyRecord, EngineError> {
+        let value = match store
+            .get_value(&scope.secret, &VersionSelector::Stage(Stage::Current))
+            .await
+        {
+            Ok(v) => v,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(EngineError::Precondition {
+                    scope: scope.clone(),
+                    message: "the secret has no AWSCURRENT value; create it with `rotor init`"
+                        .into(),
+                });
+            }
+            Err(e) => return Err(store_err(scope.clone(), "reading the AWSCURRENT value", e)),
+        };
+        KeyRecord::parse(&value.value, &scope.secret).map_err(|source| EngineError::Record {
+            scope: scope.clone(),
+            which: format!("AWSCURRENT (version {})", value.version_id),
+            source,
+        })
+    }
+
+    /// The pending document of `token`, `None` when the version has no value yet.
+    async fn read_pending(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<Option<KeyRecord>, EngineError> {
+        let selector = VersionSelector::version_in_stage(token, Stage::Pending);
+        let value = match store.get_value(&scope.secret, &selector).await {
+            Ok(v) => v,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_err(scope.clone(), "reading the AWSPENDING value", e)),
+        };
+        KeyRecord::parse(&value.value, &scope.secret)
+            .map(Some)
+            .map_err(|source| EngineError::Record {
+                scope: scope.clone(),
+                which: format!("AWSPENDING (version {token})"),
+                source,
+            })
+    }
+
+    async fn require_pending(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<KeyRecord, EngineError> {
+        self.read_pending(store, scope, token)
+            .await?
+            .ok_or_else(|| EngineError::Precondition {
+                scope: scope.clone(),
+                message: "the AWSPENDING version has no value yet; run createSecret first".into(),
+            })
+    }
+
+    /// `GET /keys/{hash}`; a 404 means the key is not in this account: [`EngineError::ForeignKey`].
+    async fn visible_key(
+        &self,
+        scope: &Scope,
+        which: &'static str,
+        hash: &str,
+    ) -> Result<Key, EngineError> {
+        match self.client.get_key(hash).await {
+            Ok(key) => Ok(key),
+            Err(e) if e.is_not_found() => Err(EngineError::ForeignKey {
+                scope: scope.clone(),
+                which,
+                key_hash: hash.to_owned(),
+            }),
+            Err(e) => Err(or_err(
+                scope,
+                &format!("reading the {which} key {hash} (GET /keys/{{hash}})"),
+                e,
+            )),
+        }
+    }
+}
+
+/// What a step did, before the engine adds timing and identity.
+struct StepDone {
+    outcome: StepOutcome,
+    key_hash: Option<String>,
+    retired: Vec<RetiredKey>,
+    cleaned_up: Vec<String>,
+}
+
+impl StepDone {
+    fn outcome(outcome: StepOutcome) -> Self {
+        StepDone {
+            outcome,
+            key_hash: None,
+            retired: Vec::new(),
+            cleaned_up: Vec::new(),
+        }
+    }
+    fn with_hash(mut self, hash: String) -> Self {
+        self.key_hash = Some(hash);
+        self
+    }
+}
+
+/// AWS's template checks, in order.
+fn check_token(desc: &SecretDescription, scope: &Scope) -> Result<TokenState, EngineError> {
+    if desc.rotation_enabled == Some(false) {
+        return Err(EngineError::RotationDisabled {
+            scope: scope.clone(),
+        });
+    }
+    let token = scope.token.as_deref().unwrap_or_default();
+    let Some(version) = desc.version(token) else {
+        return Err(EngineError::UnknownToken {
+            scope: scope.clone(),
+        });
+    };
+    if version.has(Stage::Current) {
+        return Ok(TokenState::Current);
+    }
+    if !version.has(Stage::Pending) {
+        let stages = if version.stages.is_empty() {
+            "none".to_owned()
+        } else {
+            version
+                .stages
+                .iter()
+                .map(|s| s.aws_label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(EngineError::NotPending {
+            scope: scope.clone(),
+            stages,
+        });
+    }
+    Ok(TokenState::Pending)
+}
+
+/// The token of the rotation in progress: a Pending version that is not Current.
+fn pending_rotation(desc: &SecretDescription) -> Option<&str> {
+    desc.versions
+        .iter()
+        .find(|v| v.has(Stage::Pending) && !v.has(Stage::Current))
+        .map(|v| v.id.as_str())
+}
+
+fn another_rotation(scope: Scope, other: &str) -> EngineError {
+    EngineError::Conflict {
+        message: format!(
+            "another rotation (token {other}) is in progress; finish it with `rotor rotate --resume` or \
+             `rotor step --step <step> --token {other}` before starting a new one"
+        ),
+        scope,
+    }
+}
+
+fn store_err(scope: Scope, action: &str, source: StoreError) -> EngineError {
+    EngineError::Store {
+        scope,
+        action: action.to_owned(),
+        source,
+    }
+}
+
+fn or_err(scope: &Scope, action: &str, source: rotor_openrouter::Error) -> EngineError {
+    EngineError::OpenRouter {
+        scope: scope.clone(),
+        action: action.to_owned(),
+        source,
+    }
+}
+
+fn same_limit(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names() {
+        for step in Step::ALL {
+            assert_eq!(step.as_str().parse::<Step>().unwrap(), step);
+            assert_eq!(step.to_string(), step.as_str());
+        }
+        let err = "create_secret".parse::<Step>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown rotation step \"create_secret\""),
+            "{err}"
+        );
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!("CreateSecret".parse::<Step>().is_err());
+    }
+}

@@ -26,3 +26,6 @@ pub use memory::MemoryStore;
 pub use store::{
     SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
 };
+pub use engine::{Engine, EngineError, RotationReport, SecretStatus, Step, StepReport};
+pub use policy::{Policy, PolicyDefaults, PolicyOverrides};
+pub use record::{KeyRecord, OlderKey, RecordError};
