@@ -10,7 +10,8 @@ use rotor_openrouter::ApiKey;
 use secrecy::ExposeSecret;
 
 /// JSON fields tried, in order, when no field is named.
-pub const MANAGEMENT_KEY_FIELDS: [&str; 3] = ["management_key", "OPENROUTER_MANAGEMENT_KEY", "api_key"];
+pub const MANAGEMENT_KEY_FIELDS: [&str; 3] =
+    ["management_key", "OPENROUTER_MANAGEMENT_KEY", "api_key"];
 
 /// Why the management key could not be read. Never contains the secret's value.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,9 @@ pub async fn read_management_key(
     secret_id: &str,
     field: Option<&str>,
 ) -> Result<ApiKey, ManagementKeyError> {
-    let v = store.get_value(secret_id, &VersionSelector::Stage(Stage::Current)).await?;
+    let v = store
+        .get_value(secret_id, &VersionSelector::Stage(Stage::Current))
+        .await?;
     parse_management_key(secret_id, v.value.expose_secret(), field)
 }
 
@@ -43,7 +46,9 @@ pub fn parse_management_key(
 ) -> Result<ApiKey, ManagementKeyError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(ManagementKeyError::Empty { secret: secret_id.to_owned() });
+        return Err(ManagementKeyError::Empty {
+            secret: secret_id.to_owned(),
+        });
     }
     let json = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(trimmed).ok();
     match (json, field) {
@@ -78,13 +83,24 @@ mod tests {
 
     #[test]
     fn plain_and_json_values() {
-        assert_eq!(parse_management_key("s", &format!("{KEY}\n"), None).unwrap().expose(), KEY);
+        assert_eq!(
+            parse_management_key("s", &format!("{KEY}\n"), None)
+                .unwrap()
+                .expose(),
+            KEY
+        );
         let j = format!(r#"{{"management_key":"{KEY}","other":1}}"#);
         assert_eq!(parse_management_key("s", &j, None).unwrap().expose(), KEY);
         let j = format!(r#"{{"mk":"{KEY}"}}"#);
-        assert_eq!(parse_management_key("s", &j, Some("mk")).unwrap().expose(), KEY);
+        assert_eq!(
+            parse_management_key("s", &j, Some("mk")).unwrap().expose(),
+            KEY
+        );
         let err = parse_management_key("s", &j, None).unwrap_err().to_string();
-        assert!(err.contains("management_key") && !err.contains(KEY), "{err}");
+        assert!(
+            err.contains("management_key") && !err.contains(KEY),
+            "{err}"
+        );
         assert!(parse_management_key("s", KEY, Some("mk")).is_err());
         assert!(parse_management_key("s", "  ", None).is_err());
     }

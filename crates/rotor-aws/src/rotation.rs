@@ -58,7 +58,9 @@ pub async fn request_rotation(
         .await
         .map_err(|e| map_sdk_error(secret_id, "DescribeSecret", e))?;
     if d.rotation_lambda_arn().is_none_or(str::is_empty) {
-        return Err(RotationRequestError::NoRotationFunction { secret: secret_id.to_owned() });
+        return Err(RotationRequestError::NoRotationFunction {
+            secret: secret_id.to_owned(),
+        });
     }
     let token = uuid::Uuid::new_v4().to_string();
     let out = client
@@ -71,7 +73,12 @@ pub async fn request_rotation(
     let secret_arn = out.arn().or(d.arn()).unwrap_or(secret_id).to_owned();
     let token = out.version_id().unwrap_or(&token).to_owned();
     let Some(wait) = wait else {
-        return Ok(RotationRequest { secret_arn, token, outcome: RotationOutcome::Requested, elapsed: started.elapsed() });
+        return Ok(RotationRequest {
+            secret_arn,
+            token,
+            outcome: RotationOutcome::Requested,
+            elapsed: started.elapsed(),
+        });
     };
     let deadline = started + wait;
     loop {
@@ -86,10 +93,17 @@ pub async fn request_rotation(
             .and_then(|m| m.get(&token))
             .is_some_and(|l| l.iter().any(|s| s == "AWSCURRENT"));
         let pending_elsewhere = stages.is_some_and(|m| {
-            m.values().any(|l| l.iter().any(|s| s == "AWSPENDING") && !l.iter().any(|s| s == "AWSCURRENT"))
+            m.values().any(|l| {
+                l.iter().any(|s| s == "AWSPENDING") && !l.iter().any(|s| s == "AWSCURRENT")
+            })
         });
         if current && !pending_elsewhere {
-            return Ok(RotationRequest { secret_arn, token, outcome: RotationOutcome::Completed, elapsed: started.elapsed() });
+            return Ok(RotationRequest {
+                secret_arn,
+                token,
+                outcome: RotationOutcome::Completed,
+                elapsed: started.elapsed(),
+            });
         }
         if Instant::now() >= deadline {
             return Ok(RotationRequest {
@@ -99,6 +113,9 @@ pub async fn request_rotation(
                 elapsed: started.elapsed(),
             });
         }
-        tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now()))).await;
+        tokio::time::sleep(
+            Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now())),
+        )
+        .await;
     }
 }

@@ -69,7 +69,10 @@ pub struct SecretsManagerStore {
 impl std::fmt::Debug for SecretsManagerStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretsManagerStore")
-            .field("rotation_token", &self.rotation_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "rotation_token",
+                &self.rotation_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("service_clears_pending", &self.service_clears_pending)
             .finish_non_exhaustive()
     }
@@ -115,7 +118,10 @@ impl SecretsManagerStore {
     }
 
     fn begun_token(&self, secret_id: &str) -> Option<String> {
-        self.begun.lock().map(|m| m.get(secret_id).cloned()).unwrap_or_default()
+        self.begun
+            .lock()
+            .map(|m| m.get(secret_id).cloned())
+            .unwrap_or_default()
     }
 
     fn set_begun(&self, secret_id: &str, token: Option<&str>) {
@@ -145,11 +151,17 @@ impl SecretsManagerStore {
             .map(|m| {
                 m.iter()
                     .map(|(id, labels)| {
-                        let mut stages: Vec<Stage> =
-                            labels.iter().filter_map(|l| Stage::from_aws_label(l)).collect();
+                        let mut stages: Vec<Stage> = labels
+                            .iter()
+                            .filter_map(|l| Stage::from_aws_label(l))
+                            .collect();
                         stages.sort();
                         stages.dedup();
-                        VersionInfo { id: id.clone(), stages, created_at: None }
+                        VersionInfo {
+                            id: id.clone(),
+                            stages,
+                            created_at: None,
+                        }
                     })
                     .collect()
             })
@@ -169,7 +181,10 @@ impl SecretsManagerStore {
         secret_id: &str,
         token: &str,
     ) -> Result<Option<SecretValue>, StoreError> {
-        let selector = VersionSelector::Version { id: token.to_owned(), stage: None };
+        let selector = VersionSelector::Version {
+            id: token.to_owned(),
+            stage: None,
+        };
         match self.get_value(secret_id, &selector).await {
             Ok(v) => Ok(Some(v)),
             Err(StoreError::NotFound { .. }) => Ok(None),
@@ -189,7 +204,11 @@ impl SecretStore for SecretsManagerStore {
         if let Some(token) = self.begun_token(secret_id) {
             let pending_elsewhere = d.with_stage(Stage::Pending).is_some();
             if d.version(&token).is_none() && !pending_elsewhere {
-                d.versions.push(VersionInfo { id: token, stages: vec![Stage::Pending], created_at: None });
+                d.versions.push(VersionInfo {
+                    id: token,
+                    stages: vec![Stage::Pending],
+                    created_at: None,
+                });
             } else {
                 self.set_begun(secret_id, None);
             }
@@ -213,18 +232,40 @@ impl SecretStore for SecretsManagerStore {
                 }
             }
         };
-        let out = req.send().await.map_err(|e| match map_sdk_error(secret_id, "GetSecretValue", e) {
-            StoreError::NotFound { secret, .. } => StoreError::NotFound { secret, what: selector.to_string() },
-            other => other,
-        })?;
+        let out =
+            req.send()
+                .await
+                .map_err(|e| match map_sdk_error(secret_id, "GetSecretValue", e) {
+                    StoreError::NotFound { secret, .. } => StoreError::NotFound {
+                        secret,
+                        what: selector.to_string(),
+                    },
+                    // LocalStack (and AWS) answer a version that does not carry the requested stage with
+                    // InvalidRequestException "You provided a VersionStage that is not associated to the
+                    // provided VersionId": for the trait that version is not found in that stage.
+                    StoreError::Precondition { secret, message }
+                        if message.contains("VersionStage") =>
+                    {
+                        StoreError::NotFound {
+                            secret,
+                            what: selector.to_string(),
+                        }
+                    }
+                    other => other,
+                })?;
         let Some(value) = out.secret_string() else {
             return Err(StoreError::precondition(
                 secret_id,
-                format!("{selector} holds a binary value; rotor stores its document as SecretString"),
+                format!(
+                    "{selector} holds a binary value; rotor stores its document as SecretString"
+                ),
             ));
         };
-        let mut stages: Vec<Stage> =
-            out.version_stages().iter().filter_map(|l| Stage::from_aws_label(l)).collect();
+        let mut stages: Vec<Stage> = out
+            .version_stages()
+            .iter()
+            .filter_map(|l| Stage::from_aws_label(l))
+            .collect();
         stages.sort();
         stages.dedup();
         Ok(SecretValue {
@@ -261,9 +302,14 @@ impl SecretStore for SecretsManagerStore {
             Err(e) => match map_sdk_error(secret_id, "CreateSecret", e) {
                 StoreError::Conflict { .. } => {
                     // Idempotent re-run: the same token already current with the same value.
-                    let current = self.get_value(secret_id, &VersionSelector::Stage(Stage::Current)).await;
+                    let current = self
+                        .get_value(secret_id, &VersionSelector::Stage(Stage::Current))
+                        .await;
                     match current {
-                        Ok(v) if v.version_id == token && v.value.expose_secret() == value.expose_secret() => {
+                        Ok(v)
+                            if v.version_id == token
+                                && v.value.expose_secret() == value.expose_secret() =>
+                        {
                             Ok(())
                         }
                         _ => Err(StoreError::conflict(
@@ -283,7 +329,19 @@ impl SecretStore for SecretsManagerStore {
         if stages.contains(&Stage::Pending) || stages.contains(&Stage::Current) {
             return Ok(());
         }
-        if let Some(other) = d.versions.iter().find(|v| v.has(Stage::Pending) && !v.has(Stage::Current)) {
+        if d.version(token).is_some() {
+            return Err(StoreError::conflict(
+                secret_id,
+                format!(
+                    "version {token} already exists and is neither pending nor current; use a fresh token"
+                ),
+            ));
+        }
+        if let Some(other) = d
+            .versions
+            .iter()
+            .find(|v| v.has(Stage::Pending) && !v.has(Stage::Current))
+        {
             return Err(StoreError::conflict(
                 secret_id,
                 format!(
@@ -291,6 +349,11 @@ impl SecretStore for SecretsManagerStore {
                     other.id
                 ),
             ));
+        }
+        // AWSPENDING left on the current version by a finished rotation (the service clears it
+        // asynchronously; nobody does after a CLI rotation): clear it, as RotateSecret would.
+        if let Some(lingering) = d.with_stage(Stage::Pending).map(|v| v.id.clone()) {
+            self.clear_pending(secret_id, &lingering).await?;
         }
         self.set_begun(secret_id, Some(token));
         Ok(())
@@ -308,7 +371,9 @@ impl SecretStore for SecretsManagerStore {
             } else {
                 Err(StoreError::conflict(
                     secret_id,
-                    format!("version {token} already holds a different value (written by another attempt of this rotation)"),
+                    format!(
+                        "version {token} already holds a different value (written by another attempt of this rotation)"
+                    ),
                 ))
             };
         }
@@ -322,7 +387,9 @@ impl SecretStore for SecretsManagerStore {
         if let Some(rt) = &self.rotation_token {
             req = req.rotation_token(rt.expose_secret());
         }
-        req.send().await.map_err(|e| map_sdk_error(secret_id, "PutSecretValue", e))?;
+        req.send()
+            .await
+            .map_err(|e| map_sdk_error(secret_id, "PutSecretValue", e))?;
         if self.begun_token(secret_id).as_deref() == Some(token) {
             self.set_begun(secret_id, None);
         }
@@ -331,10 +398,8 @@ impl SecretStore for SecretsManagerStore {
 
     async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
         let d = self.describe_remote(secret_id).await?;
-        let Some(target) = d.version(token) else {
-            return Err(StoreError::not_found(secret_id, format!("version {token}")));
-        };
-        if target.has(Stage::Current) {
+        let target_stages = d.stages_of(token).to_vec();
+        if target_stages.contains(&Stage::Current) {
             return Ok(());
         }
         let current = d.with_stage(Stage::Current).map(|v| v.id.clone());
@@ -347,26 +412,46 @@ impl SecretStore for SecretsManagerStore {
                 ),
             ));
         }
-        if self.value_of_version(secret_id, token).await?.is_none() {
-            return Err(StoreError::not_found(secret_id, format!("value of version {token}")));
+        if d.version(token).is_none() {
+            return Err(StoreError::not_found(secret_id, format!("version {token}")));
         }
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(Stage::Current.aws_label())
-            .move_to_version_id(token)
-            .remove_from_version_id(from)
-            .send()
-            .await
-            .map_err(|e| match map_sdk_error(secret_id, "UpdateSecretVersionStage(AWSCURRENT)", e) {
-                // AWS answers a RemoveFromVersionId that no longer carries AWSCURRENT with
-                // InvalidParameterException: another promote won the race.
-                StoreError::Backend { secret, message } if message.contains("InvalidParameter") => {
-                    StoreError::Conflict { secret, message: format!("AWSCURRENT moved concurrently: {message}") }
+        let moved = async {
+            if self.value_of_version(secret_id, token).await?.is_none() {
+                return Err(StoreError::not_found(
+                    secret_id,
+                    format!("value of version {token}"),
+                ));
+            }
+            self.client
+                .update_secret_version_stage()
+                .secret_id(secret_id)
+                .version_stage(Stage::Current.aws_label())
+                .move_to_version_id(token)
+                .remove_from_version_id(from)
+                .send()
+                .await
+                .map_err(|e| map_sdk_error(secret_id, "UpdateSecretVersionStage(AWSCURRENT)", e))?;
+            Ok(())
+        }
+        .await;
+        if let Err(err) = moved {
+            // A concurrent promote may have moved AWSCURRENT (and unlabeled `token`, so that its
+            // value is no longer found) after the check above: that is the race's Conflict.
+            if let Ok(now) = self.describe_remote(secret_id).await {
+                let holder = now.with_stage(Stage::Current).map(|v| v.id.clone());
+                if holder.as_deref() != Some(from) && holder.as_deref() != Some(token) {
+                    return Err(StoreError::conflict(
+                        secret_id,
+                        format!(
+                            "AWSCURRENT moved to version {} while promoting {token}: another promote won; re-read the secret",
+                            holder.as_deref().unwrap_or("(none)")
+                        ),
+                    ));
                 }
-                other => other,
-            })?;
-        if !self.service_clears_pending && target.has(Stage::Pending) {
+            }
+            return Err(err);
+        }
+        if !self.service_clears_pending && target_stages.contains(&Stage::Pending) {
             self.clear_pending(secret_id, token).await?;
         }
         Ok(())
@@ -397,7 +482,11 @@ fn to_chrono(t: &AwsDateTime) -> Option<DateTime<Utc>> {
 }
 
 /// Maps an SDK error to a [`StoreError`] naming the operation, the AWS error code and message.
-pub(crate) fn map_sdk_error<E>(secret_id: &str, operation: &str, err: SdkError<E, HttpResponse>) -> StoreError
+pub(crate) fn map_sdk_error<E>(
+    secret_id: &str,
+    operation: &str,
+    err: SdkError<E, HttpResponse>,
+) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -411,7 +500,13 @@ where
             secret,
             message: format!(
                 "{operation}: could not reach Secrets Manager ({}); check the endpoint and network",
-                if f.is_timeout() { "timeout" } else if f.is_io() { "connection error" } else { "dispatch failure" }
+                if f.is_timeout() {
+                    "timeout"
+                } else if f.is_io() {
+                    "connection error"
+                } else {
+                    "dispatch failure"
+                }
             ),
         },
         SdkError::ResponseError(_) => StoreError::Transient {
@@ -423,13 +518,17 @@ where
             let msg = se.err().message().unwrap_or("").to_owned();
             let status = se.raw().status().as_u16();
             match classify(secret, operation, &code, &msg) {
-                StoreError::Backend { secret, message } if status >= 500 => {
-                    StoreError::Transient { secret, message: format!("{message} (HTTP {status}); retry later") }
-                }
+                StoreError::Backend { secret, message } if status >= 500 => StoreError::Transient {
+                    secret,
+                    message: format!("{message} (HTTP {status}); retry later"),
+                },
                 other => other,
             }
         }
-        _ => StoreError::Backend { secret, message: format!("{operation}: {}", describe_other(&err)) },
+        _ => StoreError::Backend {
+            secret,
+            message: format!("{operation}: {}", describe_other(&err)),
+        },
     }
 }
 
@@ -443,21 +542,35 @@ fn describe_other<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
 pub(crate) fn classify(secret: String, operation: &str, code: &str, msg: &str) -> StoreError {
     let message = format!("{operation} failed with {code}: {msg}");
     match code {
-        "ResourceNotFoundException" | "SecretHasNoValueException" => {
-            StoreError::NotFound { secret, what: format!("{operation}: {msg}") }
-        }
+        "ResourceNotFoundException" | "SecretHasNoValueException" => StoreError::NotFound {
+            secret,
+            what: format!("{operation}: {msg}"),
+        },
         "ResourceExistsException" => StoreError::Conflict { secret, message },
-        "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException"
-        | "InvalidSignatureException" | "ExpiredTokenException" | "KMSAccessDeniedException"
-        | "DecryptionFailure" | "EncryptionFailure" => StoreError::Denied {
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "ExpiredTokenException"
+        | "KMSAccessDeniedException"
+        | "DecryptionFailure"
+        | "EncryptionFailure" => StoreError::Denied {
             secret,
             message: format!("{message}; check the IAM policy (and KMS key policy) of the caller"),
         },
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
-        | "InternalServiceError" | "InternalServiceErrorException" | "InternalFailure"
-        | "ServiceUnavailable" | "RequestTimeout" | "RequestTimeoutException" => {
-            StoreError::Transient { secret, message: format!("{message}; retry later") }
-        }
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "InternalServiceError"
+        | "InternalServiceErrorException"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => StoreError::Transient {
+            secret,
+            message: format!("{message}; retry later"),
+        },
         "InvalidRequestException" => StoreError::Precondition { secret, message },
         _ => StoreError::Backend { secret, message },
     }
@@ -470,13 +583,28 @@ mod tests {
     #[test]
     fn error_codes_map_to_store_errors() {
         let c = |code| classify("s".into(), "Op", code, "m");
-        assert!(matches!(c("ResourceNotFoundException"), StoreError::NotFound { .. }));
-        assert!(matches!(c("SecretHasNoValueException"), StoreError::NotFound { .. }));
-        assert!(matches!(c("ResourceExistsException"), StoreError::Conflict { .. }));
-        assert!(matches!(c("AccessDeniedException"), StoreError::Denied { .. }));
+        assert!(matches!(
+            c("ResourceNotFoundException"),
+            StoreError::NotFound { .. }
+        ));
+        assert!(matches!(
+            c("SecretHasNoValueException"),
+            StoreError::NotFound { .. }
+        ));
+        assert!(matches!(
+            c("ResourceExistsException"),
+            StoreError::Conflict { .. }
+        ));
+        assert!(matches!(
+            c("AccessDeniedException"),
+            StoreError::Denied { .. }
+        ));
         assert!(c("ThrottlingException").is_retryable());
         assert!(c("InternalServiceError").is_retryable());
-        assert!(matches!(c("InvalidRequestException"), StoreError::Precondition { .. }));
+        assert!(matches!(
+            c("InvalidRequestException"),
+            StoreError::Precondition { .. }
+        ));
         assert!(matches!(c("Whatever"), StoreError::Backend { .. }));
     }
 }

@@ -15,7 +15,9 @@ pub struct AwsTarget {
 /// Why an `aws://` target could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("{0:?} is not an aws:// target; write aws://SECRET_NAME, aws://ARN or aws://SECRET_NAME#field")]
+    #[error(
+        "{0:?} is not an aws:// target; write aws://SECRET_NAME, aws://ARN or aws://SECRET_NAME#field"
+    )]
     NotAws(String),
     #[error("{0:?} names no secret; write aws://SECRET_NAME or aws://ARN")]
     EmptySecretId(String),
@@ -29,7 +31,9 @@ impl AwsTarget {
     /// Parses `aws://SECRET_ID` or `aws://SECRET_ID#field` (SECRET_ID = name or ARN; names never
     /// contain `#`).
     pub fn parse(uri: &str) -> Result<Self, TargetError> {
-        let rest = uri.strip_prefix("aws://").ok_or_else(|| TargetError::NotAws(uri.to_owned()))?;
+        let rest = uri
+            .strip_prefix("aws://")
+            .ok_or_else(|| TargetError::NotAws(uri.to_owned()))?;
         let (id, field) = match rest.split_once('#') {
             Some((id, f)) if f.is_empty() => {
                 let _ = id;
@@ -43,11 +47,18 @@ impl AwsTarget {
         }
         if id.starts_with("arn:") {
             let parts: Vec<&str> = id.splitn(7, ':').collect();
-            if parts.len() != 7 || parts[2] != "secretsmanager" || parts[5] != "secret" || parts[6].is_empty() {
+            if parts.len() != 7
+                || parts[2] != "secretsmanager"
+                || parts[5] != "secret"
+                || parts[6].is_empty()
+            {
                 return Err(TargetError::BadArn(uri.to_owned()));
             }
         }
-        Ok(AwsTarget { secret_id: id.to_owned(), field })
+        Ok(AwsTarget {
+            secret_id: id.to_owned(),
+            field,
+        })
     }
 
     /// Whether the secret is named by ARN.
@@ -80,7 +91,13 @@ mod tests {
     #[test]
     fn parses_names_arns_and_fields() {
         let t = AwsTarget::parse("aws://prod/openrouter").unwrap();
-        assert_eq!(t, AwsTarget { secret_id: "prod/openrouter".into(), field: None });
+        assert_eq!(
+            t,
+            AwsTarget {
+                secret_id: "prod/openrouter".into(),
+                field: None
+            }
+        );
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/openrouter-AbCdEf";
         let t = AwsTarget::parse(&format!("aws://{arn}#management_key")).unwrap();
         assert_eq!(t.secret_id, arn);
@@ -91,10 +108,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_targets() {
-        assert!(matches!(AwsTarget::parse("file://x"), Err(TargetError::NotAws(_))));
-        assert!(matches!(AwsTarget::parse("aws://"), Err(TargetError::EmptySecretId(_))));
-        assert!(matches!(AwsTarget::parse("aws://#f"), Err(TargetError::EmptySecretId(_))));
-        assert!(matches!(AwsTarget::parse("aws://x#"), Err(TargetError::EmptyField(_))));
-        assert!(matches!(AwsTarget::parse("aws://arn:aws:s3:::bucket"), Err(TargetError::BadArn(_))));
+        assert!(matches!(
+            AwsTarget::parse("file://x"),
+            Err(TargetError::NotAws(_))
+        ));
+        assert!(matches!(
+            AwsTarget::parse("aws://"),
+            Err(TargetError::EmptySecretId(_))
+        ));
+        assert!(matches!(
+            AwsTarget::parse("aws://#f"),
+            Err(TargetError::EmptySecretId(_))
+        ));
+        assert!(matches!(
+            AwsTarget::parse("aws://x#"),
+            Err(TargetError::EmptyField(_))
+        ));
+        assert!(matches!(
+            AwsTarget::parse("aws://arn:aws:s3:::bucket"),
+            Err(TargetError::BadArn(_))
+        ));
     }
 }

@@ -1,0 +1,19 @@
+//! The core conformance suite on SecretsManagerStore against the AWS emulator (LocalStack).
+
+mod common;
+
+use std::sync::Arc;
+
+use rotor_core::{SecretStore, conformance};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_suite_on_secrets_manager() {
+    let store = common::store().await;
+    conformance::run_all(&store, &common::fresh_prefix("conf")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_promotes_in_parallel_tasks() {
+    let store: Arc<dyn SecretStore> = Arc::new(common::store().await);
+    conformance::racing_promotes_spawned(store, &common::fresh_prefix("race"), 10).await;
+}
