@@ -154,7 +154,7 @@ pub(crate) async fn list_keys(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let inner = shared.lock();
     let account = management_account(&inner, &headers, now)?;
     let mut include_disabled = false;
@@ -201,7 +201,7 @@ pub(crate) async fn create_key(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let mut inner = shared.lock();
     let account = management_account(&inner, &headers, now)?;
     let body = parse_object(&body)?;
@@ -266,7 +266,7 @@ pub(crate) async fn get_key(
     headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let inner = shared.lock();
     let account = management_account(&inner, &headers, now)?;
     let index = inner
@@ -283,7 +283,7 @@ pub(crate) async fn update_key(
     Path(hash): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let mut inner = shared.lock();
     let account = management_account(&inner, &headers, now)?;
     let index = inner
@@ -331,7 +331,7 @@ pub(crate) async fn delete_key(
     headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let mut inner = shared.lock();
     let account = management_account(&inner, &headers, now)?;
     let index = inner
@@ -349,7 +349,7 @@ pub(crate) async fn current_key(
     AxumState(shared): AxumState<Arc<Shared>>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let inner = shared.lock();
     let data = match inner.state.identify(bearer(&headers)?) {
         Some(Caller::Management { account }) => inner.state.accounts[account].to_current_key_json(),
@@ -366,7 +366,7 @@ pub(crate) async fn credits(
     AxumState(shared): AxumState<Arc<Shared>>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let inner = shared.lock();
     let account = management_account(&inner, &headers, now)?;
     let id = &inner.state.accounts[account].id;
@@ -389,7 +389,7 @@ pub(crate) async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let now = Utc::now();
+    let now = crate::state::now();
     let mut inner = shared.lock();
     let index = match inner.state.identify(bearer(&headers)?) {
         Some(Caller::Management { .. }) => {

@@ -119,8 +119,15 @@ pub(crate) struct StoredKey {
     pub workspace_id: String,
 }
 
+/// RFC 3339 in UTC with a `Z`, fractional seconds only when there are any.
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The current time, to the millisecond (what timestamps in responses carry).
+pub(crate) fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(3)
 }
 
 impl StoredKey {

@@ -11,7 +11,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -116,7 +115,7 @@ async fn add_usage(
         .state
         .live_key(&hash)
         .ok_or_else(ApiError::not_found)?;
-    inner.state.keys[index].add_usage(usage.amount, Utc::now());
+    inner.state.keys[index].add_usage(usage.amount, crate::state::now());
     persist(&shared, &inner)?;
     Ok(Json(inner.state.keys[index].emulated()).into_response())
 }
