@@ -100,3 +100,124 @@ pub async fn app_read(token: &str, secret_id: &str) -> Option<serde_json::Value>
     let body: serde_json::Value = resp.json().await.unwrap();
     Some(body["data"]["data"].clone())
 }
+
+/// A root-token HTTP call to the Vault API (`/v1/{path}`); panics unless 2xx.
+pub async fn sys(
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut req = reqwest::Client::new()
+        .request(method.clone(), format!("{}/v1/{path}", addr()))
+        .header("X-Vault-Token", root_token());
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(
+        status.is_success(),
+        "{method} /v1/{path}: HTTP {status}: {text}"
+    );
+    if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+pub async fn put_policy(name: &str, hcl: &str) {
+    sys(
+        reqwest::Method::PUT,
+        &format!("sys/policies/acl/{name}"),
+        Some(serde_json::json!({ "policy": hcl })),
+    )
+    .await;
+}
+
+/// A token with exactly these policies (no default policy).
+pub async fn token_with(policies: &[&str]) -> String {
+    let body = serde_json::json!({ "policies": policies, "no_default_policy": true, "ttl": "1h" });
+    let resp = sys(reqwest::Method::POST, "auth/token/create", Some(body)).await;
+    resp["auth"]["client_token"].as_str().unwrap().to_owned()
+}
+
+/// An application token allowed to read `secret_id`'s data path only.
+pub async fn app_token(secret_id: &str) -> String {
+    let (mount, path) = secret_id.split_once('/').unwrap();
+    let name = fresh("app");
+    put_policy(
+        &name,
+        &format!("path \"{mount}/data/{path}\" {{ capabilities = [\"read\"] }}\n"),
+    )
+    .await;
+    token_with(&[&name]).await
+}
+
+/// The shipped rotator policy (deploy/vault/rotor-policy.hcl).
+pub fn shipped_policy() -> String {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/vault/rotor-policy.hcl");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The emulator (in-process, 127.0.0.1:0) and an engine using its management key. Grace 0s so
+/// older keys retire at the next rotation.
+pub async fn emulator_and_engine() -> (rotor_emulator::RunningEmulator, rotor_core::engine::Engine)
+{
+    let emulator = rotor_emulator::start(rotor_emulator::EmulatorConfig::default())
+        .await
+        .expect("start the emulator");
+    let engine = engine_for(&emulator);
+    (emulator, engine)
+}
+
+pub fn engine_for(emulator: &rotor_emulator::RunningEmulator) -> rotor_core::engine::Engine {
+    let client = rotor_openrouter::Client::new(rotor_openrouter::ClientConfig::new(
+        emulator.base_url(),
+        rotor_openrouter::ApiKey::new(emulator.management_key()),
+    ))
+    .expect("client");
+    let policy = rotor_core::policy::Policy {
+        grace_period: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    rotor_core::engine::Engine::new(client, policy)
+}
+
+/// Whether `key` works at the emulator: a real chat completion with it.
+pub async fn key_works(emulator: &rotor_emulator::RunningEmulator, key: &str) -> bool {
+    let client = rotor_openrouter::Client::new(rotor_openrouter::ClientConfig::new(
+        emulator.base_url(),
+        rotor_openrouter::ApiKey::new(emulator.management_key()),
+    ))
+    .unwrap();
+    client
+        .chat_completion(&rotor_openrouter::ApiKey::new(key), "openai/gpt-4o-mini")
+        .await
+        .is_ok()
+}
+
+/// Hashes of keys alive at the emulator (not deleted), management keys excluded.
+pub async fn live_key_hashes(
+    emulator: &rotor_emulator::RunningEmulator,
+) -> std::collections::BTreeSet<String> {
+    emulator
+        .control()
+        .keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| !k.deleted)
+        .map(|k| k.hash)
+        .collect()
+}
+
+/// The `api_key` field of a KV data map, as an application reads it.
+pub fn api_key_of(data: &serde_json::Value) -> String {
+    data["api_key"]
+        .as_str()
+        .expect("the application's data has an api_key string")
+        .to_owned()
+}

@@ -1,0 +1,213 @@
+//! End to end against a real OpenBao and the in-process OpenRouter emulator: `init`, then
+//! rotations step by step, with an application reading `GET /v1/secret/data/PATH` with its own
+//! read-only token between every step.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use rotor_core::{
+    SecretStore, Stage, VersionSelector,
+    engine::{ErrorKind, Step},
+    record::KeyRecord,
+};
+use secrecy::ExposeSecret;
+
+const STEPS: [Step; 4] = [
+    Step::CreateSecret,
+    Step::SetSecret,
+    Step::TestSecret,
+    Step::FinishSecret,
+];
+
+async fn record(store: &dyn SecretStore, secret: &str, selector: VersionSelector) -> KeyRecord {
+    let v = store
+        .get_value(secret, &selector)
+        .await
+        .unwrap_or_else(|e| panic!("get_value({selector}): {e}"));
+    KeyRecord::parse(&v.value, secret).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pending() {
+    let (emulator, engine) = common::emulator_and_engine().await;
+    let store = common::root_store().await;
+    let secret = format!("secret/{}", common::fresh("e2e"));
+    let staging = store.staging_target(&secret).unwrap().secret_id();
+    let app = common::app_token(&secret).await;
+
+    engine.init(&store, &secret, None).await.expect("init");
+    let first = common::api_key_of(
+        &common::app_read(&app, &secret)
+            .await
+            .expect("app reads the secret after init"),
+    );
+    assert!(
+        common::key_works(&emulator, &first).await,
+        "the key written by init does not work"
+    );
+
+    let mut history = vec![first.clone()];
+    for rotation in 1..=3 {
+        let before = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+        let token = uuid::Uuid::new_v4().to_string();
+        store.begin_rotation(&secret, &token).await.unwrap();
+        let mut pending_key = None;
+        for step in STEPS {
+            // Between every step: the application sees the current, working key, never the pending one.
+            let seen = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+            assert_eq!(
+                seen, before,
+                "rotation {rotation}, before {step}: the application's value changed before finish"
+            );
+            assert!(
+                common::key_works(&emulator, &seen).await,
+                "rotation {rotation}, before {step}: the application's key does not work"
+            );
+            if let Some(p) = &pending_key {
+                assert_ne!(
+                    &seen, p,
+                    "rotation {rotation}, before {step}: the pending key is visible at the application's path"
+                );
+            }
+            engine
+                .step(&store, &secret, step, &token)
+                .await
+                .unwrap_or_else(|e| panic!("rotation {rotation}, {step}: {e}"));
+            if step == Step::CreateSecret {
+                let p = record(
+                    &store,
+                    &secret,
+                    VersionSelector::version_in_stage(&token, Stage::Pending),
+                )
+                .await;
+                pending_key = Some(p.api_key.expose().to_owned());
+                // The staging path is not readable with the application's token.
+                let (m, p) = staging.split_once('/').unwrap();
+                let status = reqwest::Client::new()
+                    .get(format!("{}/v1/{m}/data/{p}", common::addr()))
+                    .header("X-Vault-Token", &app)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert_eq!(status, 403, "the application can read the staging path");
+            }
+        }
+        let now = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+        assert_eq!(
+            Some(&now),
+            pending_key.as_ref(),
+            "rotation {rotation}: after finish the application does not read the new key"
+        );
+        assert!(
+            common::key_works(&emulator, &now).await,
+            "rotation {rotation}: the new key does not work"
+        );
+        assert!(
+            common::key_works(&emulator, &before).await,
+            "rotation {rotation}: the old key stopped working at finish"
+        );
+        let previous = record(&store, &secret, VersionSelector::Stage(Stage::Previous)).await;
+        assert_eq!(
+            previous.api_key.expose(),
+            before,
+            "rotation {rotation}: Previous is not the old key"
+        );
+        let desc = store.describe(&secret).await.unwrap();
+        assert_eq!(
+            desc.with_stage(Stage::Current).map(|v| v.id.as_str()),
+            Some(token.as_str())
+        );
+        assert!(
+            desc.with_stage(Stage::Pending).is_none(),
+            "rotation {rotation}: Pending left after finish"
+        );
+        history.push(now.clone());
+
+        // Grace 0s: a rotation retires the key from two generations back (at its createSecret).
+        if rotation >= 2 {
+            let retired = &history[history.len() - 3];
+            assert!(
+                !common::key_works(&emulator, retired).await,
+                "rotation {rotation}: the key two generations back still works"
+            );
+        }
+        let live = common::live_key_hashes(&emulator).await;
+        let current = record(&store, &secret, VersionSelector::Stage(Stage::Current)).await;
+        let recorded: BTreeSet<String> = current.referenced_hashes().map(str::to_owned).collect();
+        assert_eq!(
+            live, recorded,
+            "rotation {rotation}: live keys at the emulator differ from the keys recorded in Vault"
+        );
+        assert_eq!(
+            live.len(),
+            2,
+            "rotation {rotation}: expected exactly the current and the previous key alive"
+        );
+    }
+    // The first key was retired by the second rotation; the third left two keys alive.
+    assert!(!common::key_works(&emulator, &first).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rotations_of_one_secret_one_wins_no_orphan() {
+    let (emulator, engine_a) = common::emulator_and_engine().await;
+    let engine_b = common::engine_for(&emulator);
+    let store_a = common::root_store().await;
+    let store_b = common::root_store().await;
+    let secret = format!("secret/{}", common::fresh("race"));
+    let app = common::app_token(&secret).await;
+    engine_a.init(&store_a, &secret, None).await.expect("init");
+
+    let mut both_won = 0;
+    for round in 0..8 {
+        let (a, b) = tokio::join!(
+            engine_a.rotate(&store_a, &secret),
+            engine_b.rotate(&store_b, &secret)
+        );
+        let outcomes = [&a, &b];
+        let wins = outcomes.iter().filter(|r| r.is_ok()).count();
+        for r in outcomes.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(
+                r.kind(),
+                ErrorKind::Conflict,
+                "round {round}: the loser failed with something else: {r}"
+            );
+            let text = r.to_string();
+            assert!(
+                !text.contains("sk-or-v1-"),
+                "round {round}: an error mentions key material"
+            );
+        }
+        // Both may succeed only one after the other (the second started after the first finished).
+        assert!(
+            wins >= 1,
+            "round {round}: neither rotation completed: {:?} / {:?}",
+            a.err(),
+            b.err()
+        );
+        if wins == 2 {
+            both_won += 1;
+        }
+        let desc = store_a.describe(&secret).await.unwrap();
+        assert!(
+            desc.with_stage(Stage::Pending).is_none(),
+            "round {round}: a rotation was left pending"
+        );
+        let current = record(&store_a, &secret, VersionSelector::Stage(Stage::Current)).await;
+        let recorded: BTreeSet<String> = current.referenced_hashes().map(str::to_owned).collect();
+        let live = common::live_key_hashes(&emulator).await;
+        assert_eq!(
+            live, recorded,
+            "round {round}: orphaned keys at the emulator"
+        );
+        let seen = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+        assert_eq!(seen, current.api_key.expose());
+        assert!(common::key_works(&emulator, &seen).await);
+    }
+    assert!(
+        both_won < 8,
+        "the two rotations never overlapped; the race was not exercised"
+    );
+}
