@@ -1,0 +1,232 @@
+//! One function per subcommand: build what it needs, call the library, print the result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rotor_core::SecretStore;
+use rotor_core::engine::{Engine, EngineError, ErrorKind, Step};
+use rotor_core::policy::{Policy, PolicyOverrides};
+use serde_json::{Map, Value};
+
+use crate::args::{Cli, Command, OpenRouterArgs, PolicyArgs};
+use crate::error::{CliError, Exit};
+use crate::output::Output;
+use crate::target::Target;
+
+pub async fn run(cli: Cli) -> Result<Exit, CliError> {
+    let out = Output::new(cli.global.json);
+    match cli.command {
+        Command::Demo { rotations } => crate::demo::run(rotations, &out).await,
+        Command::Init {
+            target,
+            openrouter,
+            policy,
+        } => init(&out, &target, &openrouter, &policy).await,
+        Command::Rotate {
+            target,
+            openrouter,
+            resume,
+            local,
+        } => rotate(&out, &target, &openrouter, resume, local).await,
+        Command::Step {
+            target,
+            step,
+            token,
+            openrouter,
+        } => step_cmd(&out, &target, &step, &token, &openrouter).await,
+        Command::Status { target, openrouter } => status(&out, &target, &openrouter).await,
+    }
+}
+
+/// Maps an engine error to the documented exit codes.
+pub fn engine_error(e: EngineError) -> CliError {
+    let exit = match e.kind() {
+        ErrorKind::InvalidInput => Exit::Usage,
+        ErrorKind::Precondition | ErrorKind::Conflict => Exit::Precondition,
+        ErrorKind::KeyCheckFailed | ErrorKind::Upstream => Exit::Upstream,
+    };
+    CliError {
+        exit,
+        message: e.to_string(),
+    }
+}
+
+/// The policy defaults (ROTOR_* variables) and an engine for the configured OpenRouter.
+pub async fn engine(openrouter: &OpenRouterArgs) -> Result<Engine, CliError> {
+    let defaults = Policy::from_env().map_err(|e| CliError::usage(e.to_string()))?;
+    let client = crate::management::client(openrouter).await?;
+    Ok(Engine::new(client, defaults))
+}
+
+async fn open(target: &str) -> Result<(Target, Arc<dyn SecretStore>), CliError> {
+    let target = Target::parse(target)?;
+    let store = target.open_store().await?;
+    Ok((target, store))
+}
+
+/// Builds the document's `rotation` object from `init`'s policy flags (validated by the same
+/// parser that reads stored documents).
+fn overrides(secret_id: &str, p: &PolicyArgs) -> Result<Option<PolicyOverrides>, CliError> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_owned(), v);
+    };
+    if let Some(v) = &p.name_template {
+        put("name_template", Value::String(v.clone()));
+    }
+    if let Some(v) = &p.limit {
+        put(
+            "limit",
+            match v.as_str() {
+                "none" | "unlimited" => Value::Null,
+                "current" => Value::String("current".into()),
+                n => serde_json::from_str::<serde_json::Number>(n)
+                    .map(Value::Number)
+                    .map_err(|_| {
+                        CliError::usage(format!(
+                            "--limit {v:?}: expected a number of USD, `none` or `current`"
+                        ))
+                    })?,
+            },
+        );
+    }
+    if let Some(v) = &p.limit_reset {
+        put(
+            "limit_reset",
+            if v == "none" {
+                Value::Null
+            } else {
+                Value::String(v.clone())
+            },
+        );
+    }
+    if let Some(v) = &p.include_byok_in_limit {
+        put(
+            "include_byok_in_limit",
+            match v.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                other => Value::String(other.to_owned()),
+            },
+        );
+    }
+    if let Some(v) = &p.expires_after {
+        put(
+            "expires_after",
+            if v == "none" {
+                Value::Null
+            } else {
+                Value::String(v.clone())
+            },
+        );
+    }
+    if let Some(v) = &p.grace_period {
+        put("grace_period", Value::String(v.clone()));
+    }
+    if let Some(v) = &p.test_mode {
+        put("test_mode", Value::String(v.clone()));
+    }
+    if let Some(v) = &p.test_model {
+        put("test_model", Value::String(v.clone()));
+    }
+    if m.is_empty() {
+        return Ok(None);
+    }
+    PolicyOverrides::from_json(Value::Object(m), secret_id)
+        .map(Some)
+        .map_err(|e| CliError::usage(format!("invalid policy flag: {e}")))
+}
+
+async fn init(
+    out: &Output,
+    target: &str,
+    or: &OpenRouterArgs,
+    policy: &PolicyArgs,
+) -> Result<Exit, CliError> {
+    let (target, store) = open(target).await?;
+    let secret_id = target.secret_id();
+    let overrides = overrides(&secret_id, policy)?;
+    let engine = engine(or).await?;
+    let report = engine
+        .init(store.as_ref(), &secret_id, overrides)
+        .await
+        .map_err(engine_error)?;
+    out.init(&target, &report);
+    Ok(Exit::Ok)
+}
+
+async fn rotate(
+    out: &Output,
+    target: &str,
+    or: &OpenRouterArgs,
+    resume: bool,
+    local: bool,
+) -> Result<Exit, CliError> {
+    let parsed = Target::parse(target)?;
+    if let (Target::Aws { secret_id }, false) = (&parsed, local) {
+        if resume {
+            return Err(CliError::usage(
+                "--resume runs the steps here: use it with --local (Secrets Manager resumes its own rotations with the same token)",
+            ));
+        }
+        let store = rotor_aws::SecretsManagerStore::from_env().await;
+        let req =
+            rotor_aws::request_rotation(store.client(), secret_id, Some(Duration::from_secs(300)))
+                .await
+                .map_err(|e| match e {
+                    rotor_aws::RotationRequestError::NoRotationFunction { .. } => {
+                        CliError::precondition(e.to_string())
+                    }
+                    rotor_aws::RotationRequestError::Store(s) => CliError::from(s),
+                })?;
+        out.aws_rotation(&parsed, &req);
+        return Ok(match req.outcome {
+            rotor_aws::RotationOutcome::Completed | rotor_aws::RotationOutcome::Requested => {
+                Exit::Ok
+            }
+            rotor_aws::RotationOutcome::StillPending => Exit::Upstream,
+        });
+    }
+    let store = parsed.open_store().await?;
+    let secret_id = parsed.secret_id();
+    let engine = engine(or).await?;
+    let report = if resume {
+        engine.resume(store.as_ref(), &secret_id).await
+    } else {
+        engine.rotate(store.as_ref(), &secret_id).await
+    }
+    .map_err(engine_error)?;
+    out.rotation(&parsed, &report);
+    Ok(Exit::Ok)
+}
+
+async fn step_cmd(
+    out: &Output,
+    target: &str,
+    step: &str,
+    token: &str,
+    or: &OpenRouterArgs,
+) -> Result<Exit, CliError> {
+    let step: Step = step
+        .parse()
+        .map_err(|e: EngineError| CliError::usage(e.to_string()))?;
+    let (target, store) = open(target).await?;
+    let engine = engine(or).await?;
+    let report = engine
+        .step(store.as_ref(), &target.secret_id(), step, token)
+        .await
+        .map_err(engine_error)?;
+    out.step(&target, &report);
+    Ok(Exit::Ok)
+}
+
+async fn status(out: &Output, target: &str, or: &OpenRouterArgs) -> Result<Exit, CliError> {
+    let (target, store) = open(target).await?;
+    let engine = engine(or).await?;
+    let status = engine
+        .status(store.as_ref(), &target.secret_id())
+        .await
+        .map_err(engine_error)?;
+    out.status(&target, &status);
+    Ok(Exit::Ok)
+}

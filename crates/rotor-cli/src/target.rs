@@ -1,0 +1,162 @@
+//! Targets: which secret in which store. `file://DIR#SECRET`, `aws://SECRET_ID`, `vault://MOUNT/PATH`.
+
+use std::{fmt, path::PathBuf, sync::Arc};
+
+use rotor_core::{SecretStore, file::FileStore};
+
+use crate::error::CliError;
+
+/// A parsed target URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `file://DIR#SECRET`: a [`FileStore`] in DIR (relative or absolute), secret SECRET.
+    File { dir: PathBuf, secret: String },
+    /// `aws://SECRET_ID`: a Secrets Manager secret (name or ARN).
+    Aws { secret_id: String },
+    /// `vault://MOUNT/PATH`: a KV v2 secret.
+    Vault { mount: String, path: String },
+}
+
+impl Target {
+    /// Parses a target URI; errors say what form is expected.
+    pub fn parse(uri: &str) -> Result<Target, CliError> {
+        let bad = |why: &str| {
+            CliError::usage(format!(
+                "invalid target {uri:?}: {why}; expected file://DIR#SECRET, aws://SECRET_ID or vault://MOUNT/PATH"
+            ))
+        };
+        if let Some(rest) = uri.strip_prefix("file://") {
+            let (dir, secret) = rest
+                .rsplit_once('#')
+                .ok_or_else(|| bad("missing #SECRET"))?;
+            if dir.is_empty() {
+                return Err(bad("missing DIR"));
+            }
+            if secret.is_empty() {
+                return Err(bad("empty SECRET"));
+            }
+            Ok(Target::File {
+                dir: PathBuf::from(dir),
+                secret: secret.to_owned(),
+            })
+        } else if let Some(rest) = uri.strip_prefix("aws://") {
+            if rest.is_empty() || rest.contains('#') {
+                return Err(bad(
+                    "aws:// needs a secret name or ARN (and no #field here)",
+                ));
+            }
+            Ok(Target::Aws {
+                secret_id: rest.to_owned(),
+            })
+        } else if let Some(rest) = uri.strip_prefix("vault://") {
+            let (mount, path) = rest
+                .split_once('/')
+                .ok_or_else(|| bad("vault:// needs MOUNT/PATH"))?;
+            let path = path.trim_matches('/');
+            if mount.is_empty() || path.is_empty() || rest.contains('#') {
+                return Err(bad("vault:// needs MOUNT/PATH (and no #field here)"));
+            }
+            Ok(Target::Vault {
+                mount: mount.to_owned(),
+                path: path.to_owned(),
+            })
+        } else {
+            Err(bad("unknown scheme"))
+        }
+    }
+
+    /// The secret id the store uses for this target.
+    pub fn secret_id(&self) -> String {
+        match self {
+            Target::File { secret, .. } => secret.clone(),
+            Target::Aws { secret_id } => secret_id.clone(),
+            Target::Vault { mount, path } => format!("{mount}/{path}"),
+        }
+    }
+
+    /// Opens the store this target lives in.
+    pub async fn open_store(&self) -> Result<Arc<dyn SecretStore>, CliError> {
+        match self {
+            Target::File { dir, .. } => {
+                let store =
+                    FileStore::open(dir).map_err(|e| CliError::precondition(e.to_string()))?;
+                Ok(Arc::new(store))
+            }
+            Target::Aws { .. } => crate::backends::open_aws().await,
+            Target::Vault { .. } => crate::backends::open_vault().await,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::File { dir, secret } => write!(f, "file://{}#{secret}", dir.display()),
+            Target::Aws { secret_id } => write!(f, "aws://{secret_id}"),
+            Target::Vault { mount, path } => write!(f, "vault://{mount}/{path}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind() {
+        assert_eq!(
+            Target::parse("file://./secrets#prod-app").unwrap(),
+            Target::File {
+                dir: "./secrets".into(),
+                secret: "prod-app".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("file:///var/lib/rotor#a").unwrap(),
+            Target::File {
+                dir: "/var/lib/rotor".into(),
+                secret: "a".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("aws://arn:aws:secretsmanager:us-east-1:1:secret:prod/or-AbC").unwrap(),
+            Target::Aws {
+                secret_id: "arn:aws:secretsmanager:us-east-1:1:secret:prod/or-AbC".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("vault://secret/apps/prod").unwrap(),
+            Target::Vault {
+                mount: "secret".into(),
+                path: "apps/prod".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("vault://secret/apps/prod")
+                .unwrap()
+                .secret_id(),
+            "secret/apps/prod"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_targets_with_the_expected_forms() {
+        for bad in [
+            "",
+            "prod",
+            "file://dir",
+            "file://#s",
+            "file://d#",
+            "aws://",
+            "vault://secret",
+            "s3://x",
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(
+                e.message.contains("expected file://DIR#SECRET"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+    }
+}
