@@ -1,0 +1,62 @@
+//! OpenRouter's official Python SDK (`openrouter` on PyPI), unchanged, against the emulator.
+//! `tests/run` installs it (tests/services/10-python-sdk.sh) and sets `ROTOR_TEST_SDK_PYTHON`.
+
+use std::time::Duration;
+
+use rotor_emulator::EmulatorConfig;
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/sdk/python_sdk_against_emulator.py"
+);
+
+#[tokio::test]
+async fn the_official_python_sdk_manages_keys_against_the_emulator() {
+    let python = std::env::var("ROTOR_TEST_SDK_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "ROTOR_TEST_SDK_PYTHON is not set: run tests/run, which installs OpenRouter's Python SDK \
+             (tests/services/10-python-sdk.sh) and exports the venv's python"
+        )
+    });
+    let emu = rotor_emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator starts");
+    let run = tokio::process::Command::new(&python)
+        .arg(SCRIPT)
+        .env("ROTOR_SDK_BASE_URL", emu.base_url())
+        .env("ROTOR_SDK_MANAGEMENT_KEY", emu.management_key())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the SDK script finishes within 120 s")
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "SDK script failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("all key-management calls work"), "{stdout}");
+
+    // What the SDK did really happened at the emulator.
+    let control = emu.control();
+    let keys = control.keys().await.expect("keys");
+    assert_eq!(keys.len(), 2, "the script creates two keys");
+    assert!(keys.iter().all(|k| k.deleted), "and deletes both");
+    let counters = control.counters().await.expect("counters");
+    for (route, at_least) in [
+        ("POST /api/v1/keys", 2),
+        ("GET /api/v1/keys", 5),
+        ("GET /api/v1/keys/{hash}", 2),
+        ("PATCH /api/v1/keys/{hash}", 2),
+        ("DELETE /api/v1/keys/{hash}", 2),
+        ("GET /api/v1/key", 2),
+    ] {
+        assert!(
+            counters.get(route).copied().unwrap_or(0) >= at_least,
+            "{route}: {counters:?}"
+        );
+    }
+}
