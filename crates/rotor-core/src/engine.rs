@@ -270,6 +270,11 @@ impl Engine {
         if let Some(other) = pending_rotation(&desc).filter(|p| *p != token) {
             return Err(another_rotation(scope, other));
         }
+        // Refuse before the store changes: the current document must be usable and its key must
+        // belong to this account (createSecret checks both again).
+        let current = self.read_current(store, &scope).await?;
+        self.visible_key(&scope, "current", &current.key_hash)
+            .await?;
         if let Err(e) = store.begin_rotation(secret_id, token).await {
             if let StoreError::Conflict { .. } = e {
                 // Lost a race with another rotation: name its token if the store shows it now.
@@ -356,7 +361,7 @@ impl Engine {
         let secret_id = scope.secret.as_str();
         let desc = self.describe(store, scope).await?;
         if let TokenState::Current = check_token(&desc, scope)? {
-            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+            return Ok(self.already_current(store, scope).await);
         }
         let current = self.read_current(store, scope).await?;
         if let Some(pending) = self.read_pending(store, scope, token).await? {
@@ -659,7 +664,7 @@ impl Engine {
     ) -> Result<StepDone, EngineError> {
         let desc = self.describe(store, scope).await?;
         if let TokenState::Current = check_token(&desc, scope)? {
-            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+            return Ok(self.already_current(store, scope).await);
         }
         let pending = self.require_pending(store, scope, token).await?;
         let current = self.read_current(store, scope).await?;
@@ -726,7 +731,7 @@ impl Engine {
     ) -> Result<StepDone, EngineError> {
         let desc = self.describe(store, scope).await?;
         if let TokenState::Current = check_token(&desc, scope)? {
-            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+            return Ok(self.already_current(store, scope).await);
         }
         // Works whether or not createSecret ran (RotateImmediately=false: pending == current).
         let pending = self.require_pending(store, scope, token).await?;
@@ -825,7 +830,7 @@ impl Engine {
     ) -> Result<StepDone, EngineError> {
         let desc = self.describe(store, scope).await?;
         if let TokenState::Current = check_token(&desc, scope)? {
-            return Ok(StepDone::outcome(StepOutcome::AlreadyCurrent));
+            return Ok(self.already_current(store, scope).await);
         }
         // Never promote a document applications could not read.
         let pending = self.require_pending(store, scope, token).await?;
@@ -1073,6 +1078,25 @@ impl Engine {
 
     // ----------------------------------------------------------------------------------------
     // shared reads
+
+    /// The no-op result for a token that is already Current, naming its key where readable.
+    async fn already_current(&self, store: &dyn SecretStore, scope: &Scope) -> StepDone {
+        let token = scope.token.clone().unwrap_or_default();
+        let selector = VersionSelector::Version {
+            id: token,
+            stage: None,
+        };
+        let hash = match store.get_value(&scope.secret, &selector).await {
+            Ok(v) => KeyRecord::parse(&v.value, &scope.secret)
+                .ok()
+                .map(|r| r.key_hash),
+            Err(_) => None,
+        };
+        StepDone {
+            key_hash: hash,
+            ..StepDone::outcome(StepOutcome::AlreadyCurrent)
+        }
+    }
 
     async fn describe(
         &self,

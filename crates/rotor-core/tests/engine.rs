@@ -1,0 +1,1078 @@
+//! The rotation engine against the OpenRouter emulator (real HTTP on 127.0.0.1) with the memory and
+//! file stores. Assertions are what a user checks: what an application reads from the store,
+//! whether a key works at completions, which rotor keys are alive, what the documents record.
+//!
+//! No assertion message prints key material: values are compared by hash, keys by their hash.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rotor_core::engine::{Engine, EngineError, ErrorKind, ManualClock, Step, StepOutcome};
+use rotor_core::policy::{
+    Policy, PolicyOverrides, Setting, TestMode, is_rotor_key_name, rotor_tag,
+};
+use rotor_core::{FileStore, KeyRecord, MemoryStore, SecretStore, Stage, VersionSelector};
+use rotor_emulator::EmulatorConfig;
+use rotor_emulator::control::{ControlClient, FaultKind};
+use rotor_openrouter::{
+    ApiKey, Client, ClientConfig, CreateKeyRequest, RetryPolicy, UpdateKeyRequest,
+};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+const SECRET: &str = "prod/app";
+const MODEL: &str = "openai/gpt-4o-mini";
+/// Past the default grace period of 2 h (with a margin for the store's own clock).
+const PAST_GRACE: Duration = Duration::from_secs(2 * 3600 + 600);
+
+struct Env {
+    _emu: rotor_emulator::RunningEmulator,
+    base_url: String,
+    control: ControlClient,
+    client: Client,
+    clock: ManualClock,
+    engine: Engine,
+}
+
+fn client_for(base_url: &str, management_key: &str) -> Client {
+    let mut config = ClientConfig::new(base_url, ApiKey::new(management_key));
+    config.retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_elapsed: Duration::from_secs(5),
+    };
+    Client::new(config).expect("client builds")
+}
+
+async fn env_with(policy: Policy) -> Env {
+    let emu = rotor_emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator starts");
+    let client = client_for(&emu.base_url(), emu.management_key());
+    let clock = ManualClock::new(Utc::now());
+    let engine = Engine::new(client.clone(), policy).with_clock(Arc::new(clock.clone()));
+    Env {
+        base_url: emu.base_url(),
+        control: emu.control(),
+        _emu: emu,
+        client,
+        clock,
+        engine,
+    }
+}
+
+async fn env() -> Env {
+    env_with(Policy::default()).await
+}
+
+/// What an application reads: the current document.
+async fn app_reads(store: &dyn SecretStore, secret: &str) -> KeyRecord {
+    let v = store
+        .get_value(secret, &VersionSelector::Stage(Stage::Current))
+        .await
+        .expect("current value");
+    KeyRecord::parse(&v.value, secret).expect("current document parses")
+}
+
+async fn key_works(env: &Env, key: &ApiKey) -> bool {
+    env.client.chat_completion(key, MODEL).await.is_ok()
+}
+
+/// Hashes of every key recorded by the Current and Pending documents.
+async fn recorded(store: &dyn SecretStore, secret: &str) -> BTreeSet<String> {
+    let desc = store.describe(secret).await.expect("describe");
+    let mut out = BTreeSet::new();
+    for v in desc
+        .versions
+        .iter()
+        .filter(|v| v.has(Stage::Current) || v.has(Stage::Pending))
+    {
+        let sel = VersionSelector::Version {
+            id: v.id.clone(),
+            stage: None,
+        };
+        if let Ok(value) = store.get_value(secret, &sel).await {
+            if let Ok(rec) = KeyRecord::parse(&value.value, secret) {
+                out.extend(rec.referenced_hashes().map(str::to_owned));
+            }
+        }
+    }
+    out
+}
+
+/// Hashes of the rotor keys alive at the emulator (any account).
+async fn live_rotor_keys(env: &Env) -> BTreeSet<String> {
+    let keys = env.control.keys().await.expect("emulator keys");
+    keys.into_iter()
+        .filter(|k| !k.deleted && is_rotor_key_name(&k.name))
+        .map(|k| k.hash)
+        .collect()
+}
+
+async fn assert_all_live_keys_recorded(
+    env: &Env,
+    store: &dyn SecretStore,
+    secret: &str,
+    when: &str,
+) {
+    let live = live_rotor_keys(env).await;
+    let rec = recorded(store, secret).await;
+    let unrecorded: Vec<_> = live.difference(&rec).collect();
+    assert!(
+        unrecorded.is_empty(),
+        "{when}: live rotor keys recorded nowhere in the store: {unrecorded:?}"
+    );
+}
+
+/// Store versions (id, stages, hash of the value), emulator keys and mutation counters.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    store: Vec<(String, Vec<Stage>, Option<String>)>,
+    keys: Vec<(String, String, bool, bool)>,
+    mutations: [u64; 3],
+}
+
+async fn mutations(control: &ControlClient) -> [u64; 3] {
+    let c: BTreeMap<String, u64> = control.counters().await.expect("counters");
+    let get = |k: &str| c.get(k).copied().unwrap_or(0);
+    [
+        get("POST /api/v1/keys"),
+        get("PATCH /api/v1/keys/{hash}"),
+        get("DELETE /api/v1/keys/{hash}"),
+    ]
+}
+
+fn value_hash(v: &SecretString) -> String {
+    hex::encode(Sha256::digest(v.expose_secret().as_bytes()))
+}
+
+async fn snapshot(env: &Env, store: &dyn SecretStore, secret: &str) -> Snapshot {
+    let mut versions = Vec::new();
+    if let Ok(desc) = store.describe(secret).await {
+        for v in desc.versions {
+            let sel = VersionSelector::Version {
+                id: v.id.clone(),
+                stage: None,
+            };
+            let value = store
+                .get_value(secret, &sel)
+                .await
+                .ok()
+                .map(|x| value_hash(&x.value));
+            versions.push((v.id, v.stages, value));
+        }
+    }
+    versions.sort();
+    let mut keys: Vec<_> = env
+        .control
+        .keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| (k.hash, k.name, k.disabled, k.deleted))
+        .collect();
+    keys.sort();
+    Snapshot {
+        store: versions,
+        keys,
+        mutations: mutations(&env.control).await,
+    }
+}
+
+/// The middle of a key, which no redacted form ever shows.
+fn secret_part(key: &ApiKey) -> String {
+    key.expose()[12..69].to_owned()
+}
+
+fn assert_no_key_material(text: &str, keys: &[ApiKey], what: &str) {
+    for k in keys {
+        assert!(
+            !text.contains(&secret_part(k)),
+            "{what} contains key material (key {}, {} bytes of output)",
+            k.redacted(),
+            text.len()
+        );
+    }
+}
+
+async fn init(env: &Env, store: &dyn SecretStore) -> KeyRecord {
+    env.engine.init(store, SECRET, None).await.expect("init");
+    app_reads(store, SECRET).await
+}
+
+/// Runs the four steps one by one, checking the no-orphan invariant after each.
+async fn rotate_checked(env: &Env, store: &dyn SecretStore, token: &str) {
+    store
+        .begin_rotation(SECRET, token)
+        .await
+        .expect("begin rotation");
+    for step in Step::ALL {
+        env.engine
+            .step(store, SECRET, step, token)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+        assert_all_live_keys_recorded(env, store, SECRET, &format!("after {step}")).await;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rotation_switches_the_application_to_a_new_key_and_the_old_one_keeps_working() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    let first = init(&env, &store).await;
+    assert!(is_rotor_key_name(&first.key_name));
+    assert!(key_works(&env, &first.api_key).await);
+
+    let report = env.engine.rotate(&store, SECRET).await.expect("rotation");
+    let outcomes: Vec<_> = report.steps.iter().map(|s| s.outcome.clone()).collect();
+    assert_eq!(outcomes[0], StepOutcome::Created);
+    assert_eq!(outcomes[2], StepOutcome::Passed);
+    assert_eq!(outcomes[3], StepOutcome::Promoted);
+
+    let second = app_reads(&store, SECRET).await;
+    assert_ne!(second.key_hash, first.key_hash);
+    assert_eq!(
+        report.new_key_hash.as_deref(),
+        Some(second.key_hash.as_str())
+    );
+    assert!(key_works(&env, &second.api_key).await, "the new key works");
+    assert!(
+        key_works(&env, &first.api_key).await,
+        "the old key still works after finish"
+    );
+    assert_eq!(second.older_keys.len(), 1);
+    assert_eq!(second.older_keys[0].key_hash, first.key_hash);
+    assert_eq!(
+        live_rotor_keys(&env).await,
+        BTreeSet::from([first.key_hash.clone(), second.key_hash.clone()])
+    );
+
+    // The previous version is still readable as AWSPREVIOUS.
+    let prev = store
+        .get_value(SECRET, &VersionSelector::Stage(Stage::Previous))
+        .await
+        .expect("previous");
+    assert_eq!(
+        KeyRecord::parse(&prev.value, SECRET).unwrap().key_hash,
+        first.key_hash
+    );
+
+    // Status: no key material, both keys active, the older key retirable in 2 h.
+    let status = env.engine.status(&store, SECRET).await.expect("status");
+    let json = serde_json::to_string(&status).unwrap();
+    assert_no_key_material(
+        &json,
+        &[first.api_key.clone(), second.api_key.clone()],
+        "status",
+    );
+    assert!(status.pending_rotation.is_none());
+    assert_eq!(status.older_keys.len(), 1);
+    assert!(status.older_keys[0].state.works());
+    assert!(!status.older_keys[0].retirable_now);
+    let current = status
+        .versions
+        .iter()
+        .find(|v| v.stages.contains(&"AWSCURRENT".to_owned()))
+        .unwrap();
+    assert!(current.key.as_ref().unwrap().state.works());
+}
+
+#[tokio::test]
+async fn every_step_re_run_is_a_no_op() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    let token = "rerun-token";
+    store.begin_rotation(SECRET, token).await.unwrap();
+    for step in Step::ALL {
+        let first = env
+            .engine
+            .step(&store, SECRET, step, token)
+            .await
+            .expect("first run");
+        let before = snapshot(&env, &store, SECRET).await;
+        let again = env
+            .engine
+            .step(&store, SECRET, step, token)
+            .await
+            .expect("re-run");
+        let after = snapshot(&env, &store, SECRET).await;
+        assert_eq!(before, after, "{step} re-run changed something");
+        assert_eq!(again.key_hash, first.key_hash);
+        let expected = match step {
+            Step::CreateSecret => StepOutcome::AlreadyCreated,
+            Step::SetSecret => StepOutcome::Unchanged,
+            Step::TestSecret => StepOutcome::Passed,
+            Step::FinishSecret => StepOutcome::AlreadyCurrent,
+        };
+        assert_eq!(again.outcome, expected, "{step}");
+    }
+    // After finish, every step is a no-op for this token.
+    let before = snapshot(&env, &store, SECRET).await;
+    for step in Step::ALL {
+        let r = env
+            .engine
+            .step(&store, SECRET, step, token)
+            .await
+            .expect("after finish");
+        assert_eq!(r.outcome, StepOutcome::AlreadyCurrent);
+    }
+    assert_eq!(before, snapshot(&env, &store, SECRET).await);
+    // rotate_with_token with the finished token is a no-op too.
+    env.engine
+        .rotate_with_token(&store, SECRET, token)
+        .await
+        .expect("re-run of a finished rotation");
+    assert_eq!(before, snapshot(&env, &store, SECRET).await);
+}
+
+#[tokio::test]
+async fn lost_create_response_leaves_no_orphan() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    let token = "lost-response";
+    store.begin_rotation(SECRET, token).await.unwrap();
+    env.control
+        .fail_next("POST", "/api/v1/keys", FaultKind::CommitThenDrop)
+        .await
+        .unwrap();
+
+    let err = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, token)
+        .await
+        .expect_err("lost response");
+    assert!(matches!(err, EngineError::OutcomeUnknown { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    let msg = err.to_string();
+    assert!(
+        msg.contains(SECRET) && msg.contains(token) && msg.contains("createSecret"),
+        "{msg}"
+    );
+    // The emulator did create a key; the engine found it by tag and deleted it.
+    let all = env.control.keys().await.unwrap();
+    let tag = rotor_tag(SECRET, token);
+    assert!(
+        all.iter().any(|k| k.name.contains(&tag) && k.deleted),
+        "the lost key was created and deleted"
+    );
+    assert_all_live_keys_recorded(&env, &store, SECRET, "after the failed create").await;
+
+    let r = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, token)
+        .await
+        .expect("re-run");
+    assert_eq!(r.outcome, StepOutcome::Created);
+    assert_all_live_keys_recorded(&env, &store, SECRET, "after the re-run").await;
+    assert_eq!(live_rotor_keys(&env).await.len(), 2, "current + pending");
+}
+
+#[tokio::test]
+async fn crash_after_creating_the_key_is_repaired_by_re_running_create() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    let token = "crashed-rotation";
+    store.begin_rotation(SECRET, token).await.unwrap();
+    // A process created the key of this rotation, then died before storing it.
+    let name = Policy::default().key_name(SECRET, Utc::now(), &rotor_tag(SECRET, token));
+    let orphan = env
+        .client
+        .create_key(&CreateKeyRequest {
+            name,
+            ..Default::default()
+        })
+        .await
+        .expect("orphan created");
+    let live = live_rotor_keys(&env).await;
+    assert!(live.contains(&orphan.data.hash));
+
+    let r = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, token)
+        .await
+        .expect("create re-run");
+    assert_eq!(r.cleaned_up, vec![orphan.data.hash.clone()]);
+    assert!(
+        !key_works(&env, &orphan.key).await,
+        "the unrecorded key is deleted"
+    );
+    assert_all_live_keys_recorded(&env, &store, SECRET, "after create").await;
+    for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        env.engine
+            .step(&store, SECRET, step, token)
+            .await
+            .expect("rest of the rotation");
+    }
+    assert_eq!(live_rotor_keys(&env).await.len(), 2);
+}
+
+#[tokio::test]
+async fn third_rotation_retires_the_first_key_once_its_grace_has_passed() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    let k0 = init(&env, &store).await;
+    rotate_checked(&env, &store, "r1").await;
+    let k1 = app_reads(&store, SECRET).await;
+
+    env.clock.advance(PAST_GRACE);
+    let report = env
+        .engine
+        .rotate(&store, SECRET)
+        .await
+        .expect("second rotation");
+    let k2 = app_reads(&store, SECRET).await;
+    assert_eq!(report.retired.len(), 1);
+    assert_eq!(report.retired[0].key_hash, k0.key_hash);
+    assert!(
+        !key_works(&env, &k0.api_key).await,
+        "the first key is deleted"
+    );
+    assert!(
+        key_works(&env, &k1.api_key).await,
+        "the previous key is still in its grace period"
+    );
+    assert!(key_works(&env, &k2.api_key).await);
+    assert_eq!(
+        live_rotor_keys(&env).await,
+        BTreeSet::from([k1.key_hash.clone(), k2.key_hash.clone()])
+    );
+    let older: Vec<_> = k2.older_keys.iter().map(|k| k.key_hash.clone()).collect();
+    assert_eq!(
+        older,
+        vec![k1.key_hash.clone()],
+        "the retired key is no longer recorded"
+    );
+}
+
+#[tokio::test]
+async fn rotations_inside_grace_keep_older_keys_alive_and_recorded_until_a_later_rotation() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    let k0 = init(&env, &store).await;
+    let mut all = vec![k0];
+    for i in 0..3 {
+        env.clock.advance(Duration::from_secs(600));
+        rotate_checked(&env, &store, &format!("inside-grace-{i}")).await;
+        all.push(app_reads(&store, SECRET).await);
+    }
+    let current = app_reads(&store, SECRET).await;
+    let older: BTreeSet<_> = current
+        .older_keys
+        .iter()
+        .map(|k| k.key_hash.clone())
+        .collect();
+    let expected: BTreeSet<_> = all[..3].iter().map(|k| k.key_hash.clone()).collect();
+    assert_eq!(
+        older, expected,
+        "all older keys stay recorded inside their grace period"
+    );
+    for k in &all {
+        assert!(
+            key_works(&env, &k.api_key).await,
+            "every key still works inside the grace period"
+        );
+    }
+    let status = env.engine.status(&store, SECRET).await.unwrap();
+    assert_eq!(status.older_keys.len(), 3);
+    assert!(status.older_keys.iter().all(|k| !k.retirable_now));
+
+    env.clock.advance(PAST_GRACE);
+    let status = env.engine.status(&store, SECRET).await.unwrap();
+    assert!(status.older_keys.iter().all(|k| k.retirable_now));
+    rotate_checked(&env, &store, "after-grace").await;
+    let newest = app_reads(&store, SECRET).await;
+    for k in &all[..3] {
+        assert!(
+            !key_works(&env, &k.api_key).await,
+            "retired after its grace period"
+        );
+    }
+    assert!(
+        key_works(&env, &all[3].api_key).await,
+        "the previous key lives on"
+    );
+    assert_eq!(
+        live_rotor_keys(&env).await,
+        BTreeSet::from([all[3].key_hash.clone(), newest.key_hash.clone()]),
+        "at most two rotor keys alive once grace periods have passed"
+    );
+}
+
+#[tokio::test]
+async fn a_key_deleted_by_hand_is_retired_as_already_gone() {
+    let env = env_with(Policy {
+        grace_period: Duration::ZERO,
+        ..Policy::default()
+    })
+    .await;
+    let store = MemoryStore::new();
+    let k0 = init(&env, &store).await;
+    rotate_checked(&env, &store, "a").await;
+    env.client.delete_key(&k0.key_hash).await.unwrap();
+    env.clock.advance(Duration::from_secs(60));
+    let report = env.engine.rotate(&store, SECRET).await.expect("rotation");
+    assert_eq!(report.retired.len(), 1);
+    let gone = report
+        .retired
+        .iter()
+        .find(|r| r.key_hash == k0.key_hash)
+        .unwrap();
+    assert!(gone.already_gone);
+    assert_eq!(live_rotor_keys(&env).await.len(), 2);
+}
+
+#[tokio::test]
+async fn rotation_on_the_file_store_and_unknown_fields_and_overrides_are_carried_forward() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("secrets")).expect("file store");
+    // A secret written by hand: a key, a team field, and per-secret policy.
+    let created = env
+        .client
+        .create_key(&CreateKeyRequest {
+            name: "hand-made".into(),
+            limit: Some(3.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let doc = serde_json::json!({
+        "api_key": created.key.expose(),
+        "key_hash": created.data.hash,
+        "key_name": created.data.name,
+        "created_at": created.data.created_at,
+        "expires_at": null,
+        "rotation": { "grace_period": "30m", "limit": 7.5, "limit_reset": "monthly", "test_mode": "completion" },
+        "team": { "region": "eu", "tier": 2 },
+    });
+    store
+        .create_secret(SECRET, "v0", &SecretString::from(doc.to_string()))
+        .await
+        .unwrap();
+    let usage_before = env.client.get_key(&created.data.hash).await.unwrap().usage;
+
+    env.engine
+        .rotate(&store, SECRET)
+        .await
+        .expect("first rotation");
+    let rec = app_reads(&store, SECRET).await;
+    assert_eq!(
+        rec.extra.get("team"),
+        doc.get("team"),
+        "unknown fields are preserved"
+    );
+    assert_eq!(
+        rec.rotation.as_ref().unwrap().grace_period,
+        Some(Duration::from_secs(1800))
+    );
+    let new_key = env.client.get_key(&rec.key_hash).await.unwrap();
+    assert_eq!(new_key.limit, Some(7.5));
+    assert_eq!(
+        new_key.limit_reset,
+        Some(rotor_openrouter::LimitReset::Monthly)
+    );
+    assert!(
+        new_key.usage > 0.0,
+        "completion test mode made one completion with the new key"
+    );
+    assert_eq!(
+        env.client.get_key(&created.data.hash).await.unwrap().usage,
+        usage_before
+    );
+    // The hand-made key is recorded as older, and retired after the per-secret grace of 30 min.
+    assert_eq!(rec.older_keys[0].key_hash, created.data.hash);
+    env.clock.advance(Duration::from_secs(31 * 60));
+    let report = env
+        .engine
+        .rotate(&store, SECRET)
+        .await
+        .expect("second rotation");
+    assert_eq!(report.retired.len(), 1);
+    assert!(!key_works(&env, &created.key).await);
+    let rec2 = app_reads(&store, SECRET).await;
+    assert_eq!(rec2.extra.get("team"), doc.get("team"));
+    assert_eq!(rec2.older_keys.len(), 1);
+    assert_all_live_keys_recorded(&env, &store, SECRET, "end").await;
+
+    // The file on disk is what applications read.
+    let reopened = FileStore::open(dir.path().join("secrets")).unwrap();
+    assert_eq!(app_reads(&reopened, SECRET).await.key_hash, rec2.key_hash);
+}
+
+#[tokio::test]
+async fn default_limit_copies_the_current_keys_settings() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    let k0 = init(&env, &store).await;
+    let patch = UpdateKeyRequest {
+        limit: Some(Some(12.0)),
+        limit_reset: Some(Some(rotor_openrouter::LimitReset::Weekly)),
+        include_byok_in_limit: Some(true),
+        ..Default::default()
+    };
+    env.client.update_key(&k0.key_hash, &patch).await.unwrap();
+    env.engine.rotate(&store, SECRET).await.unwrap();
+    let k1 = env
+        .client
+        .get_key(&app_reads(&store, SECRET).await.key_hash)
+        .await
+        .unwrap();
+    assert_eq!(k1.limit, Some(12.0));
+    assert_eq!(k1.limit_reset, Some(rotor_openrouter::LimitReset::Weekly));
+    assert!(k1.include_byok_in_limit);
+}
+
+#[tokio::test]
+async fn set_restores_the_policy_and_re_enables_a_disabled_new_key() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    let token = "tampered";
+    store.begin_rotation(SECRET, token).await.unwrap();
+    let created = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, token)
+        .await
+        .unwrap();
+    let hash = created.key_hash.unwrap();
+    let tamper = UpdateKeyRequest {
+        name: Some("renamed".into()),
+        disabled: Some(true),
+        limit: Some(Some(1.0)),
+        ..Default::default()
+    };
+    env.client.update_key(&hash, &tamper).await.unwrap();
+    let err = env
+        .engine
+        .step(&store, SECRET, Step::TestSecret, token)
+        .await
+        .expect_err("disabled key fails its test");
+    assert_eq!(err.kind(), ErrorKind::KeyCheckFailed);
+    assert!(err.to_string().contains("disabled"), "{err}");
+
+    let set = env
+        .engine
+        .step(&store, SECRET, Step::SetSecret, token)
+        .await
+        .unwrap();
+    match set.outcome {
+        StepOutcome::Updated { fields } => {
+            assert_eq!(fields, vec!["name", "limit", "disabled"]);
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
+    let key = env.client.get_key(&hash).await.unwrap();
+    assert!(!key.disabled);
+    assert_eq!(
+        key.limit, None,
+        "the first key is unlimited, so is the new one"
+    );
+    assert!(is_rotor_key_name(&key.name));
+    env.engine
+        .step(&store, SECRET, Step::TestSecret, token)
+        .await
+        .expect("test passes again");
+    let again = env
+        .engine
+        .step(&store, SECRET, Step::SetSecret, token)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, StepOutcome::Unchanged);
+}
+
+#[tokio::test]
+async fn test_only_on_a_pending_value_equal_to_the_current_one() {
+    // AWS RotateImmediately=false: only testSecret runs, on a pending copy of the current value.
+    let env = env_with(Policy {
+        test_mode: TestMode::Completion,
+        ..Policy::default()
+    })
+    .await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    let current = store
+        .get_value(SECRET, &VersionSelector::Stage(Stage::Current))
+        .await
+        .unwrap();
+    let token = "copy";
+    store.begin_rotation(SECRET, token).await.unwrap();
+    store
+        .put_pending(SECRET, token, &current.value)
+        .await
+        .unwrap();
+    let before = mutations(&env.control).await;
+    let r = env
+        .engine
+        .step(&store, SECRET, Step::TestSecret, token)
+        .await
+        .expect("test on a copy");
+    assert_eq!(r.outcome, StepOutcome::Passed);
+    let set = env
+        .engine
+        .step(&store, SECRET, Step::SetSecret, token)
+        .await
+        .expect("set on a copy");
+    assert_eq!(set.outcome, StepOutcome::Unchanged);
+    assert_eq!(
+        mutations(&env.control).await,
+        before,
+        "nothing changed at OpenRouter"
+    );
+}
+
+#[tokio::test]
+async fn a_second_rotation_while_one_is_pending_is_refused_and_resume_finishes_the_first() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    store.begin_rotation(SECRET, "first").await.unwrap();
+    env.engine
+        .step(&store, SECRET, Step::CreateSecret, "first")
+        .await
+        .unwrap();
+    let before = snapshot(&env, &store, SECRET).await;
+
+    let err = env
+        .engine
+        .rotate(&store, SECRET)
+        .await
+        .expect_err("conflict");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("token first") && msg.contains("--resume") && msg.contains("--token first"),
+        "{msg}"
+    );
+    assert_eq!(
+        before,
+        snapshot(&env, &store, SECRET).await,
+        "nothing changed"
+    );
+
+    let report = env.engine.resume(&store, SECRET).await.expect("resume");
+    assert_eq!(report.token, "first");
+    assert_eq!(report.steps[0].outcome, StepOutcome::AlreadyCreated);
+    assert_eq!(
+        app_reads(&store, SECRET).await.key_hash,
+        report.new_key_hash.unwrap()
+    );
+    let err = env
+        .engine
+        .resume(&store, SECRET)
+        .await
+        .expect_err("nothing to resume");
+    assert_eq!(err.kind(), ErrorKind::Precondition);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_on_one_file_store_secret_one_wins_no_orphan() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("s")).unwrap();
+    let other = FileStore::open(dir.path().join("s")).unwrap();
+    init(&env, &store).await;
+    let (a, b) = tokio::join!(
+        env.engine.rotate(&store, SECRET),
+        env.engine.rotate(&other, SECRET)
+    );
+    let ok = [a.is_ok(), b.is_ok()];
+    assert_eq!(
+        ok.iter().filter(|x| **x).count(),
+        1,
+        "exactly one rotation completes: {:?} {:?}",
+        a.as_ref().err(),
+        b.as_ref().err()
+    );
+    let failed = if ok[0] {
+        b.unwrap_err()
+    } else {
+        a.unwrap_err()
+    };
+    assert_eq!(failed.kind(), ErrorKind::Conflict, "{failed}");
+    assert_all_live_keys_recorded(&env, &store, SECRET, "after the race").await;
+    assert_eq!(live_rotor_keys(&env).await.len(), 2);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Refusals: clear error, nothing changed at OpenRouter or in the store.
+
+async fn assert_refused(
+    env: &Env,
+    store: &dyn SecretStore,
+    run: impl AsyncFnOnce() -> EngineError,
+    needles: &[&str],
+) {
+    let before = snapshot(env, store, SECRET).await;
+    let err = run().await;
+    let msg = err.to_string();
+    for n in needles {
+        assert!(msg.contains(n), "error should mention {n:?}: {msg}");
+    }
+    assert!(!err.is_retryable(), "{msg}");
+    assert_eq!(
+        before,
+        snapshot(env, store, SECRET).await,
+        "nothing changed: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_token_unknown_step_and_disabled_rotation_are_refused() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    store.begin_rotation(SECRET, "real").await.unwrap();
+
+    for step in Step::ALL {
+        assert_refused(
+            &env,
+            &store,
+            async || {
+                env.engine
+                    .step(&store, SECRET, step, "bogus")
+                    .await
+                    .unwrap_err()
+            },
+            &[SECRET, "bogus", step.as_str(), "not a version"],
+        )
+        .await;
+    }
+    let err = "rotateSecret".parse::<Step>().unwrap_err();
+    assert!(err.to_string().contains("rotateSecret") && err.to_string().contains("createSecret"));
+
+    // A version that is neither pending nor current: the previous one after a rotation.
+    let old_current = store
+        .describe(SECRET)
+        .await
+        .unwrap()
+        .with_stage(Stage::Current)
+        .unwrap()
+        .id
+        .clone();
+    store.clear_pending(SECRET, "real").await.unwrap();
+    env.engine
+        .rotate_with_token(&store, SECRET, "next")
+        .await
+        .unwrap();
+    assert_refused(
+        &env,
+        &store,
+        async || {
+            env.engine
+                .step(&store, SECRET, Step::CreateSecret, &old_current)
+                .await
+                .unwrap_err()
+        },
+        &["AWSPENDING", "AWSPREVIOUS"],
+    )
+    .await;
+
+    store.begin_rotation(SECRET, "later").await.unwrap();
+    store.set_rotation_enabled(SECRET, Some(false)).unwrap();
+    for step in Step::ALL {
+        assert_refused(
+            &env,
+            &store,
+            async || {
+                env.engine
+                    .step(&store, SECRET, step, "later")
+                    .await
+                    .unwrap_err()
+            },
+            &[SECRET, "rotation is disabled"],
+        )
+        .await;
+    }
+    store.clear_pending(SECRET, "later").await.unwrap();
+    assert_refused(
+        &env,
+        &store,
+        async || env.engine.rotate(&store, SECRET).await.unwrap_err(),
+        &["rotation is disabled"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_documents_are_refused_without_echoing_them() {
+    let env = env().await;
+    let leaked = env
+        .client
+        .create_key(&CreateKeyRequest {
+            name: "by hand".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let k = leaked.key.expose().to_owned();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!("{{\"api_key\": \"{k}\", oops"),
+            vec!["not valid JSON", "line 1"],
+        ),
+        (
+            format!(
+                r#"{{"key": "{k}", "key_hash": "h", "key_name": "n", "created_at": "2026-01-01T00:00:00Z"}}"#
+            ),
+            vec!["\"api_key\""],
+        ),
+        (
+            format!(
+                r#"{{"api_key": ["{k}"], "key_hash": "h", "key_name": "n", "created_at": "2026-01-01T00:00:00Z"}}"#
+            ),
+            vec!["\"api_key\"", "sk-or-v1-"],
+        ),
+        (
+            format!(
+                r#"{{"api_key": "{k}", "key_hash": "h", "key_name": "n", "created_at": "{k}"}}"#
+            ),
+            vec!["\"created_at\""],
+        ),
+    ];
+    for (i, (doc, needles)) in cases.into_iter().enumerate() {
+        let store = MemoryStore::new();
+        store
+            .create_secret(SECRET, "v0", &SecretString::from(doc))
+            .await
+            .unwrap();
+        let mut needles = needles;
+        needles.extend([SECRET, "AWSCURRENT"]);
+        let before = snapshot(&env, &store, SECRET).await;
+        let err = env
+            .engine
+            .rotate(&store, SECRET)
+            .await
+            .expect_err("refused");
+        let text = format!("{err} {err:?}");
+        assert_no_key_material(
+            &text,
+            std::slice::from_ref(&leaked.key),
+            &format!("error of case {i}"),
+        );
+        for n in &needles {
+            assert!(
+                text.contains(n),
+                "case {i}: error should mention {n:?}: {err}"
+            );
+        }
+        assert_eq!(err.kind(), ErrorKind::Precondition);
+        assert_eq!(
+            before,
+            snapshot(&env, &store, SECRET).await,
+            "case {i}: nothing changed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_document_whose_key_belongs_to_another_account_is_refused() {
+    let env = env().await;
+    let other = env.control.create_account().await.unwrap();
+    let other_client = client_for(&env.base_url, &other.management_key);
+    let foreign = other_client
+        .create_key(&CreateKeyRequest {
+            name: "other account [rotor:00000000]".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let doc = serde_json::json!({
+        "api_key": foreign.key.expose(), "key_hash": foreign.data.hash, "key_name": foreign.data.name,
+        "created_at": foreign.data.created_at, "expires_at": null,
+    });
+    let store = MemoryStore::new();
+    store
+        .create_secret(SECRET, "v0", &SecretString::from(doc.to_string()))
+        .await
+        .unwrap();
+    assert_refused(
+        &env,
+        &store,
+        async || env.engine.rotate(&store, SECRET).await.unwrap_err(),
+        &[SECRET, "another account", &foreign.data.hash],
+    )
+    .await;
+    store.begin_rotation(SECRET, "t").await.unwrap();
+    assert_refused(
+        &env,
+        &store,
+        async || {
+            env.engine
+                .step(&store, SECRET, Step::CreateSecret, "t")
+                .await
+                .unwrap_err()
+        },
+        &["createSecret", "another account"],
+    )
+    .await;
+
+    // A pending document with another account's key: set refuses, test fails, nothing changes.
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    store.begin_rotation(SECRET, "p").await.unwrap();
+    store
+        .put_pending(SECRET, "p", &SecretString::from(doc.to_string()))
+        .await
+        .unwrap();
+    assert_refused(
+        &env,
+        &store,
+        async || {
+            env.engine
+                .step(&store, SECRET, Step::SetSecret, "p")
+                .await
+                .unwrap_err()
+        },
+        &["pending", "another account"],
+    )
+    .await;
+    assert_refused(
+        &env,
+        &store,
+        async || {
+            env.engine
+                .step(&store, SECRET, Step::TestSecret, "p")
+                .await
+                .unwrap_err()
+        },
+        &["testSecret", "no key with hash"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn init_refuses_an_existing_secret_and_deletes_its_key_when_storing_fails() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    assert_refused(
+        &env,
+        &store,
+        async || env.engine.init(&store, SECRET, None).await.unwrap_err(),
+        &["already has a current value", "rotor rotate"],
+    )
+    .await;
+    let overrides = PolicyOverrides {
+        limit: Some(Setting::Value(Some(2.0))),
+        ..Default::default()
+    };
+    let r = env
+        .engine
+        .init(&store, "other/secret", Some(overrides))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.client.get_key(&r.key_hash).await.unwrap().limit,
+        Some(2.0)
+    );
+    let rec = app_reads(&store, "other/secret").await;
+    assert_eq!(rec.rotation.unwrap().limit, Some(Setting::Value(Some(2.0))));
+}
