@@ -6,7 +6,21 @@
 //! * Calls that are safe to repeat are retried with exponential back-off and jitter on 429
 //!   (honouring `Retry-After`), 5xx and connection errors, bounded in count and total time
 //!   ([`RetryPolicy`]). `POST /keys` is never retried: a lost response surfaces as
-//!   [`Error::OutcomeUnknown`] and the caller recovers by the key's name.
+//!   [`Error::OutcomeUnknown`] and the caller recovers by the key's name
+//!   ([`Client::find_keys_by_name_prefix`]).
+//!
+//! What is retried (bounded by [`RetryPolicy::max_attempts`] and [`RetryPolicy::max_elapsed`],
+//! full-jitter exponential back-off, a `Retry-After` is a floor capped by
+//! [`RetryPolicy::max_backoff`]):
+//!
+//! | call | 429 | 5xx | timeout / lost response | connect failure |
+//! |---|---|---|---|---|
+//! | `GET /keys`, `GET /keys/{hash}`, `PATCH /keys/{hash}`, `DELETE /keys/{hash}`, `GET /key` | retried | retried | retried | retried |
+//! | `POST /chat/completions` (costs money) | retried | no | no | retried |
+//! | `POST /keys` | no ([`Error::RateLimited`]) | no ([`Error::OutcomeUnknown`]) | no ([`Error::OutcomeUnknown`]) | no ([`Error::Connection`]) |
+//!
+//! A `DELETE` whose earlier attempt may have taken effect (lost response or 5xx) and whose retry
+//! gets 404 returns `Ok(())`; a 404 on the first attempt is [`Error::NotFound`].
 //!
 //! The base URL is configuration ([`ClientConfig::base_url`]); reading `OPENROUTER_BASE_URL` is the
 //! application's job, not this crate's.

@@ -367,6 +367,7 @@ async fn rate_limit_retry_waits_at_least_retry_after() {
     let started = Instant::now();
     let key = s.client.get_key(&hash).await.expect("get after one 429");
     let waited = started.elapsed();
+    eprintln!("429 with Retry-After: 1 -> retried after {waited:?}");
     assert_eq!(key.hash, hash);
     assert!(
         waited >= Duration::from_secs(1),

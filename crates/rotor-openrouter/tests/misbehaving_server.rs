@@ -171,6 +171,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
         .await
         .expect("get after 429");
     let waited = started.elapsed();
+    eprintln!("429 with Retry-After as a date 2 s ahead -> retried after {waited:?}");
     assert_eq!(key.hash, "h1");
     // The date has one-second resolution: at least 1 s must have passed.
     assert!(waited >= Duration::from_secs(1), "waited only {waited:?}");
