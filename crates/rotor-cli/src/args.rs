@@ -93,7 +93,11 @@ pub enum Command {
     },
     /// Rotate now: create, set, test and finish with a fresh token.
     Rotate {
-        target: String,
+        /// The secret (or use --config FILE --all).
+        #[arg(required_unless_present = "all")]
+        target: Option<String>,
+        #[command(flatten)]
+        fleet: FleetArgs,
         #[command(flatten)]
         openrouter: OpenRouterArgs,
         /// Finish the rotation that is already pending (with its own token) instead of failing.
@@ -118,8 +122,86 @@ pub enum Command {
     },
     /// Stages, keys (name, hash, age), whether each live key works. No key material.
     Status {
+        /// The secret (or use --config FILE --all).
+        #[arg(required_unless_present = "all")]
+        target: Option<String>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
+        openrouter: OpenRouterArgs,
+    },
+    /// Run the schedules of a config file: rotate each secret when due, serve /healthz and
+    /// /metrics, stop cleanly on SIGTERM.
+    Daemon {
+        /// The configuration file (rotor.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Address for /healthz and /metrics (overrides [daemon] listen).
+        #[arg(long)]
+        listen: Option<String>,
+        #[command(flatten)]
+        openrouter: OpenRouterArgs,
+    },
+    /// Retire older keys whose grace period has passed and whose traffic has drained.
+    Retire {
+        /// The secret (or use --config FILE --all).
+        #[arg(required_unless_present = "all")]
+        target: Option<String>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+        /// Delete even keys that still receive traffic or are inside their grace period.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        openrouter: OpenRouterArgs,
+    },
+    /// Make the previous key current again; the failed key is marked for retirement.
+    Rollback {
         target: String,
         #[command(flatten)]
         openrouter: OpenRouterArgs,
     },
+    /// Emergency: rotate now and delete the old key(s) as soon as the new key passed its test
+    /// (or, with --hash, delete one recorded key that is not current).
+    Revoke {
+        target: String,
+        /// Delete only this recorded older key.
+        #[arg(long)]
+        hash: Option<String>,
+        /// Do not ask for confirmation (scripts).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        openrouter: OpenRouterArgs,
+    },
+    /// List OpenRouter keys that carry rotor's name tag but that no configured secret references.
+    Sweep {
+        /// Secrets to check (or use --config FILE).
+        targets: Vec<String>,
+        /// The configuration whose secrets are checked.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Delete the orphans found (never a key referenced by any stage of any secret).
+        #[arg(long)]
+        delete: bool,
+        /// Do not ask for confirmation before deleting.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        openrouter: OpenRouterArgs,
+    },
+}
+
+/// `--config FILE --all [--concurrency N]`: the same command on every secret of a config file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// The configuration file (rotor.toml) listing the secrets.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Every secret of --config.
+    #[arg(long, requires = "config", conflicts_with = "target")]
+    pub all: bool,
+    /// Secrets handled at once with --all.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
 }

@@ -8,7 +8,7 @@ use rotor_core::engine::{Engine, EngineError, ErrorKind, Step};
 use rotor_core::policy::{Policy, PolicyOverrides};
 use serde_json::{Map, Value};
 
-use crate::args::{Cli, Command, OpenRouterArgs, PolicyArgs};
+use crate::args::{Cli, Command, FleetArgs, OpenRouterArgs, PolicyArgs};
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 use crate::target::Target;
@@ -23,18 +23,84 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             policy,
         } => init(&out, &target, &openrouter, &policy).await,
         Command::Rotate {
-            target,
+            target: Some(target),
+            fleet: FleetArgs { all: false, .. },
             openrouter,
             resume,
             local,
         } => rotate(&out, &target, &openrouter, resume, local).await,
+        Command::Rotate {
+            fleet,
+            openrouter,
+            resume,
+            local,
+            ..
+        } => {
+            if resume || local {
+                return Err(CliError::usage(
+                    "--resume and --local apply to one target, not to --all",
+                ));
+            }
+            crate::fleet::run(&out, crate::fleet::FleetOp::Rotate, &fleet, &openrouter).await
+        }
         Command::Step {
             target,
             step,
             token,
             openrouter,
         } => step_cmd(&out, &target, &step, &token, &openrouter).await,
-        Command::Status { target, openrouter } => status(&out, &target, &openrouter).await,
+        Command::Status {
+            target: Some(target),
+            fleet: FleetArgs { all: false, .. },
+            openrouter,
+        } => status(&out, &target, &openrouter).await,
+        Command::Status {
+            fleet, openrouter, ..
+        } => crate::fleet::run(&out, crate::fleet::FleetOp::Status, &fleet, &openrouter).await,
+        Command::Daemon {
+            config,
+            listen,
+            openrouter,
+        } => crate::daemon::run(&out, &config, listen.as_deref(), &openrouter).await,
+        Command::Retire {
+            target: Some(target),
+            fleet: FleetArgs { all: false, .. },
+            force,
+            openrouter,
+        } => crate::lifecycle::retire(&out, &target, force, &openrouter).await,
+        Command::Retire {
+            fleet,
+            force,
+            openrouter,
+            ..
+        } => {
+            crate::fleet::run(
+                &out,
+                crate::fleet::FleetOp::Retire { force },
+                &fleet,
+                &openrouter,
+            )
+            .await
+        }
+        Command::Rollback { target, openrouter } => {
+            crate::lifecycle::rollback(&out, &target, &openrouter).await
+        }
+        Command::Revoke {
+            target,
+            hash,
+            yes,
+            openrouter,
+        } => crate::lifecycle::revoke(&out, &target, hash.as_deref(), yes, &openrouter).await,
+        Command::Sweep {
+            targets,
+            config,
+            delete,
+            yes,
+            openrouter,
+        } => {
+            crate::lifecycle::sweep(&out, &targets, config.as_deref(), delete, yes, &openrouter)
+                .await
+        }
     }
 }
 

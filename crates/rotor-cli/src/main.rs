@@ -3,8 +3,12 @@
 mod args;
 mod backends;
 mod commands;
+mod config;
+mod daemon;
 mod demo;
 mod error;
+mod fleet;
+mod lifecycle;
 mod management;
 mod output;
 mod target;
