@@ -216,15 +216,36 @@ async fn login(config: &VaultConfig) -> Result<(VaultClient, Lease), VaultError>
     match &config.auth {
         VaultAuth::Token(token) => {
             let client = build_client(config, token)?;
-            let info = vaultrs::token::lookup_self(&client).await.map_err(|e| {
-                auth_err("looking up VAULT_TOKEN (is it valid and not expired?)", &e)
-            })?;
-            let lease = Lease {
-                obtained: now,
-                ttl: Duration::from_secs(info.ttl),
-                renewable: info.renewable.unwrap_or(false),
-            };
-            Ok((client, lease))
+            match vaultrs::token::lookup_self(&client).await {
+                Ok(info) => {
+                    let lease = Lease {
+                        obtained: now,
+                        ttl: Duration::from_secs(info.ttl),
+                        renewable: info.renewable.unwrap_or(false),
+                    };
+                    Ok((client, lease))
+                }
+                // A policy without auth/token/lookup-self: the token may still be good for the
+                // secrets; its TTL is unknown, so it is used as is (never renewed).
+                Err(e) if crate::error::status_of(&e) == Some(403) => {
+                    tracing::warn!(
+                        "VAULT_TOKEN cannot look itself up (403: its policy lacks auth/token/lookup-self), \
+                         so rotor cannot tell when it expires and will not renew it"
+                    );
+                    Ok((
+                        client,
+                        Lease {
+                            obtained: now,
+                            ttl: Duration::ZERO,
+                            renewable: false,
+                        },
+                    ))
+                }
+                Err(e) => Err(auth_err(
+                    "looking up VAULT_TOKEN (is it valid and not expired?)",
+                    &e,
+                )),
+            }
         }
         VaultAuth::AppRole {
             mount,

@@ -136,9 +136,11 @@ pub async fn put_policy(name: &str, hcl: &str) {
     .await;
 }
 
-/// A token with exactly these policies (no default policy).
+/// A token with exactly these policies (`default` only if listed).
 pub async fn token_with(policies: &[&str]) -> String {
-    let body = serde_json::json!({ "policies": policies, "no_default_policy": true, "ttl": "1h" });
+    let no_default = !policies.contains(&"default");
+    let body =
+        serde_json::json!({ "policies": policies, "no_default_policy": no_default, "ttl": "1h" });
     let resp = sys(reqwest::Method::POST, "auth/token/create", Some(body)).await;
     resp["auth"]["client_token"].as_str().unwrap().to_owned()
 }
