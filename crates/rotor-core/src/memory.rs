@@ -531,6 +531,37 @@ mod tests {
     }
 
     #[test]
+    fn begin_rotation_refuses_an_existing_unlabeled_version_and_moves_a_lingering_pending() {
+        let t0 = Utc::now();
+        let mut state = SecretState::create("s", "a", &value("a"), t0).unwrap();
+        state.put_pending("s", "b", &value("b"), t0).unwrap();
+        state.promote("s", "b", "a", t0).unwrap();
+        state.put_pending("s", "c", &value("c"), t0).unwrap();
+        state.promote("s", "c", "b", t0).unwrap();
+        // "a" has a value and no stage now.
+        assert!(state.stages_of("a").is_empty() && state.versions.contains_key("a"));
+        let err = state.begin_rotation("s", "a", t0).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        // Pending left on the current version (as AWS leaves it for a while) does not block.
+        state.stages.insert(Stage::Pending, "c".to_owned());
+        assert!(state.begin_rotation("s", "d", t0).unwrap());
+        assert_eq!(state.holder(Stage::Pending), Some("d"));
+        assert_eq!(state.stages_of("c"), [Stage::Current]);
+    }
+
+    #[test]
+    fn the_loser_of_a_race_gets_conflict_even_when_its_version_was_pruned() {
+        let t0 = Utc::now();
+        let mut state = SecretState::create("s", "a", &value("a"), t0).unwrap();
+        state.put_pending("s", "b", &value("b"), t0).unwrap();
+        state.promote("s", "b", "a", t0).unwrap();
+        let err = state.promote("s", "gone", "a", t0).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        let err = state.promote("s", "gone", "b", t0).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    }
+
+    #[test]
     fn clearing_a_valueless_pending_version_forgets_it() {
         let mut state = SecretState::create("s", "a", &value("a"), Utc::now()).unwrap();
         assert!(state.begin_rotation("s", "b", Utc::now()).unwrap());
