@@ -38,3 +38,4 @@ pub fn fresh_prefix(what: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
 }
+pub mod runtime_api;
