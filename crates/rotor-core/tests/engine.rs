@@ -5,7 +5,7 @@
 //! No assertion message prints key material: values are compared by hash, keys by their hash.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,7 +13,9 @@ use rotor_core::engine::{Engine, EngineError, ErrorKind, ManualClock, Step, Step
 use rotor_core::policy::{
     Policy, PolicyOverrides, Setting, TestMode, is_rotor_key_name, rotor_tag,
 };
-use rotor_core::{FileStore, KeyRecord, MemoryStore, SecretStore, Stage, VersionSelector};
+use rotor_core::{
+    FileStore, KeyRecord, MemoryStore, SecretStore, Stage, StoreError, VersionSelector,
+};
 use rotor_emulator::EmulatorConfig;
 use rotor_emulator::control::{ControlClient, FaultKind};
 use rotor_openrouter::{
@@ -1075,4 +1077,318 @@ async fn init_refuses_an_existing_secret_and_deletes_its_key_when_storing_fails(
     );
     let rec = app_reads(&store, "other/secret").await;
     assert_eq!(rec.rotation.unwrap().limit, Some(Setting::Value(Some(2.0))));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Faults: a real MemoryStore behind a wrapper that fails chosen calls the way real backends do
+// (a conflict, a response lost after the write, an outage), and emulator faults on every route.
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StoreFault {
+    /// put_pending: Conflict, nothing written.
+    ConflictOnPut,
+    /// put_pending: the write lands, then the call fails with a Transient error.
+    LostPutResponse,
+    /// put_pending fails and the store stays unreachable for the read that follows.
+    Outage,
+    /// promote: the stage move lands, then the call fails with a Transient error.
+    LostPromoteResponse,
+}
+
+#[derive(Debug, Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    fault: Mutex<Option<StoreFault>>,
+    reads_down: Mutex<u32>,
+}
+
+impl FlakyStore {
+    fn arm(&self, fault: StoreFault) {
+        *self.fault.lock().unwrap() = Some(fault);
+    }
+    fn take(&self, wanted: &[StoreFault]) -> Option<StoreFault> {
+        let mut f = self.fault.lock().unwrap();
+        match *f {
+            Some(x) if wanted.contains(&x) => f.take(),
+            _ => None,
+        }
+    }
+    fn transient(secret: &str) -> StoreError {
+        StoreError::Transient {
+            secret: secret.into(),
+            message: "injected: connection reset".into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretStore for FlakyStore {
+    fn backend(&self) -> &'static str {
+        "flaky-memory"
+    }
+    async fn describe(&self, s: &str) -> Result<rotor_core::SecretDescription, StoreError> {
+        self.inner.describe(s).await
+    }
+    async fn get_value(
+        &self,
+        s: &str,
+        sel: &VersionSelector,
+    ) -> Result<rotor_core::SecretValue, StoreError> {
+        {
+            let mut down = self.reads_down.lock().unwrap();
+            if *down > 0 {
+                *down -= 1;
+                return Err(Self::transient(s));
+            }
+        }
+        self.inner.get_value(s, sel).await
+    }
+    async fn create_secret(&self, s: &str, t: &str, v: &SecretString) -> Result<(), StoreError> {
+        self.inner.create_secret(s, t, v).await
+    }
+    async fn begin_rotation(&self, s: &str, t: &str) -> Result<(), StoreError> {
+        self.inner.begin_rotation(s, t).await
+    }
+    async fn put_pending(&self, s: &str, t: &str, v: &SecretString) -> Result<(), StoreError> {
+        use StoreFault::*;
+        match self.take(&[ConflictOnPut, LostPutResponse, Outage]) {
+            Some(ConflictOnPut) => Err(StoreError::conflict(
+                s,
+                "injected: another value for this token",
+            )),
+            Some(LostPutResponse) => {
+                self.inner.put_pending(s, t, v).await?;
+                Err(Self::transient(s))
+            }
+            Some(Outage) => {
+                *self.reads_down.lock().unwrap() = 1;
+                Err(Self::transient(s))
+            }
+            _ => self.inner.put_pending(s, t, v).await,
+        }
+    }
+    async fn promote(&self, s: &str, t: &str, from: &str) -> Result<(), StoreError> {
+        if self.take(&[StoreFault::LostPromoteResponse]).is_some() {
+            self.inner.promote(s, t, from).await?;
+            return Err(Self::transient(s));
+        }
+        self.inner.promote(s, t, from).await
+    }
+    async fn clear_pending(&self, s: &str, t: &str) -> Result<(), StoreError> {
+        self.inner.clear_pending(s, t).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_pending_write_deletes_the_new_key_or_leaves_it_to_the_re_run() {
+    let env = env().await;
+    let store = FlakyStore::default();
+    init(&env, &store).await;
+
+    // Conflict: the write certainly did not land, so the new key is deleted at once.
+    store.begin_rotation(SECRET, "c").await.unwrap();
+    store.arm(StoreFault::ConflictOnPut);
+    let err = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, "c")
+        .await
+        .expect_err("conflict");
+    assert!(err.to_string().contains("was deleted again"), "{err}");
+    assert_all_live_keys_recorded(&env, &store, SECRET, "after a conflicting write").await;
+    assert_eq!(live_rotor_keys(&env).await.len(), 1);
+
+    // Lost response: the write landed; the engine reads it back and succeeds.
+    store.arm(StoreFault::LostPutResponse);
+    let r = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, "c")
+        .await
+        .expect("write landed");
+    assert_eq!(r.outcome, StepOutcome::Created);
+    assert_all_live_keys_recorded(&env, &store, SECRET, "after a lost write response").await;
+    assert_eq!(live_rotor_keys(&env).await.len(), 2);
+    store.clear_pending(SECRET, "c").await.unwrap();
+    // (Abandoning a rotation is the caller's business; delete its key so the next check is exact.)
+    env.client
+        .delete_key(r.key_hash.as_deref().unwrap())
+        .await
+        .unwrap();
+
+    // Outage: the outcome is unknown, so the key stays for the re-run to decide (by tag).
+    store.begin_rotation(SECRET, "o").await.unwrap();
+    store.arm(StoreFault::Outage);
+    let err = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, "o")
+        .await
+        .expect_err("outage");
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("re-running createSecret"), "{err}");
+    let r = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, "o")
+        .await
+        .expect("re-run");
+    assert_eq!(
+        r.cleaned_up.len(),
+        1,
+        "the re-run deleted the unrecorded key of the first attempt"
+    );
+    assert_all_live_keys_recorded(&env, &store, SECRET, "after the re-run").await;
+    assert_eq!(live_rotor_keys(&env).await.len(), 2);
+
+    // A promote whose response is lost: finish fails retryably, its re-run is a no-op.
+    env.engine
+        .step(&store, SECRET, Step::SetSecret, "o")
+        .await
+        .unwrap();
+    env.engine
+        .step(&store, SECRET, Step::TestSecret, "o")
+        .await
+        .unwrap();
+    store.arm(StoreFault::LostPromoteResponse);
+    let err = env
+        .engine
+        .step(&store, SECRET, Step::FinishSecret, "o")
+        .await
+        .expect_err("lost promote");
+    assert!(err.is_retryable());
+    let r = env
+        .engine
+        .step(&store, SECRET, Step::FinishSecret, "o")
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, StepOutcome::AlreadyCurrent);
+    assert_eq!(
+        app_reads(&store, SECRET).await.key_hash,
+        r.key_hash.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn openrouter_failures_at_every_call_converge_after_retries_without_orphans() {
+    let env = env_with(Policy {
+        test_mode: TestMode::Completion,
+        ..Policy::default()
+    })
+    .await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    rotate_checked(&env, &store, "warm-up").await;
+    // More failures than the client's 3 attempts, so the engine sees them.
+    let server_error = FaultKind::Status {
+        status: 500,
+        retry_after: None,
+    };
+    let faults: Vec<(&str, &str, u32, FaultKind)> = vec![
+        ("GET", "/api/v1/keys", 3, server_error.clone()),
+        ("GET", "/api/v1/keys/*", 3, server_error.clone()),
+        ("POST", "/api/v1/keys", 1, FaultKind::CommitThenDrop),
+        ("POST", "/api/v1/keys", 1, server_error.clone()),
+        ("DELETE", "/api/v1/keys/*", 3, server_error.clone()),
+        ("PATCH", "/api/v1/keys/*", 3, server_error.clone()),
+        ("GET", "/api/v1/key", 3, server_error.clone()),
+        ("POST", "/api/v1/chat/completions", 1, server_error.clone()),
+    ];
+    for (i, (method, path, count, kind)) in faults.into_iter().enumerate() {
+        env.clock.advance(PAST_GRACE);
+        let token = format!("fault-{i}-{method}-{}", path.replace('/', "_"));
+        store.begin_rotation(SECRET, &token).await.unwrap();
+        let mut failures = 0;
+        for step in Step::ALL {
+            if step == Step::SetSecret && method == "PATCH" {
+                // Give set something to change, so it calls PATCH.
+                let hash = app_pending_hash(&store, &token).await;
+                let patch = UpdateKeyRequest {
+                    name: Some("drifted".into()),
+                    ..Default::default()
+                };
+                env.client.update_key(&hash, &patch).await.unwrap();
+            }
+            if (step == Step::CreateSecret
+                && ["/api/v1/keys", "/api/v1/keys/*"].contains(&path)
+                && method != "PATCH")
+                || (step == Step::SetSecret && method == "PATCH")
+                || (step == Step::TestSecret
+                    && ["/api/v1/key", "/api/v1/chat/completions"].contains(&path))
+            {
+                let fault = rotor_emulator::control::Fault {
+                    method: method.into(),
+                    path: path.into(),
+                    count,
+                    kind: kind.clone(),
+                };
+                env.control.inject_fault(&fault).await.unwrap();
+            }
+            for attempt in 0..5 {
+                let result = env.engine.step(&store, SECRET, step, &token).await;
+                assert_all_live_keys_recorded(
+                    &env,
+                    &store,
+                    SECRET,
+                    &format!("{token} {step} attempt {attempt}"),
+                )
+                .await;
+                match result {
+                    Ok(_) => break,
+                    Err(e) => {
+                        assert!(
+                            e.is_retryable(),
+                            "{token} {step}: a temporary failure must be retryable: {e}"
+                        );
+                        failures += 1;
+                    }
+                }
+                assert!(attempt < 4, "{token} {step} did not converge");
+            }
+        }
+        assert!(failures >= 1, "{token}: the fault was seen by the engine");
+        env.control.clear_faults().await.unwrap();
+        let current = app_reads(&store, SECRET).await;
+        assert!(
+            key_works(&env, &current.api_key).await,
+            "{token}: the application's key works"
+        );
+        assert!(
+            live_rotor_keys(&env).await.len() <= 2,
+            "{token}: at most current and previous alive"
+        );
+    }
+}
+
+async fn app_pending_hash(store: &dyn SecretStore, token: &str) -> String {
+    let v = store
+        .get_value(
+            SECRET,
+            &VersionSelector::version_in_stage(token, Stage::Pending),
+        )
+        .await
+        .unwrap();
+    KeyRecord::parse(&v.value, SECRET).unwrap().key_hash
+}
+
+#[tokio::test]
+async fn init_with_a_lost_create_response_leaves_nothing_behind() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    env.control
+        .fail_next("POST", "/api/v1/keys", FaultKind::CommitThenDrop)
+        .await
+        .unwrap();
+    let err = env
+        .engine
+        .init(&store, SECRET, None)
+        .await
+        .expect_err("lost response");
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        live_rotor_keys(&env).await.is_empty(),
+        "the key init made was found by tag and deleted"
+    );
+    assert!(
+        store.describe(SECRET).await.is_err(),
+        "no secret was created"
+    );
+    init(&env, &store).await;
+    assert_eq!(live_rotor_keys(&env).await.len(), 1);
 }
