@@ -16,6 +16,7 @@
 //! listen = "127.0.0.1:9464"    # /healthz and /metrics
 //! check_interval = "30s"       # how often schedules are evaluated
 //! max_concurrent = 4           # rotations at once (never two of one secret)
+//! shutdown_timeout = "60s"     # on SIGTERM, how long in-flight rotations may take to finish
 //!
 //! [[secrets]]
 //! target = "vault://secret/apps/prod/openrouter"
@@ -70,6 +71,10 @@ pub struct DaemonConfig {
     pub check_interval: Duration,
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
+    /// On SIGTERM/SIGINT, how long in-flight rotations may take to finish before the daemon exits
+    /// anyway (a rotation cut short stays pending and is resumed at the next start).
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde_compat")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -78,6 +83,7 @@ impl Default for DaemonConfig {
             listen: default_listen(),
             check_interval: default_check_interval(),
             max_concurrent: default_max_concurrent(),
+            shutdown_timeout: default_shutdown_timeout(),
         }
     }
 }
@@ -90,6 +96,18 @@ fn default_check_interval() -> Duration {
 }
 fn default_max_concurrent() -> usize {
     4
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// When a secret is due, as [`SecretConfig::schedule`] parses it.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// Due `every` after the last rotation.
+    Every(Duration),
+    /// Due at each time of this cron schedule (UTC).
+    Cron(Box<cron::Schedule>),
 }
 
 /// One managed secret.
@@ -106,6 +124,30 @@ pub struct SecretConfig {
     /// Rotate only within this long after the scheduled time (default: any time after).
     #[serde(default, with = "humantime_serde_compat::option")]
     pub window: Option<Duration>,
+}
+
+impl SecretConfig {
+    /// The secret's schedule: `Ok(None)` when it has neither `every` nor `cron` (fleet operations
+    /// do not need one; `rotor daemon` refuses it). Errors name the field and the expected form.
+    pub fn schedule(&self) -> Result<Option<Schedule>, String> {
+        match (&self.every, &self.cron) {
+            (Some(_), Some(_)) => Err("give either `every` or `cron`, not both".into()),
+            (Some(every), None) if every.is_zero() => {
+                Err("`every` must be longer than zero".into())
+            }
+            (Some(every), None) => Ok(Some(Schedule::Every(*every))),
+            (None, Some(expr)) => expr
+                .parse::<cron::Schedule>()
+                .map(|s| Some(Schedule::Cron(Box::new(s))))
+                .map_err(|e| {
+                    format!(
+                        "invalid cron {expr:?} ({e}); expected 6 or 7 fields in UTC: \
+                         sec min hour day-of-month month day-of-week [year], e.g. \"0 0 3 * * Mon\""
+                    )
+                }),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// humantime durations in serde without another dependency.
@@ -150,11 +192,25 @@ impl RotorConfig {
             let at = format!("config {}: secrets[{i}] ({})", path.display(), s.target);
             Target::parse(&s.target)
                 .map_err(|e| CliError::usage(format!("{at}: {}", e.message)))?;
-            if s.every.is_some() && s.cron.is_some() {
+            s.schedule()
+                .map_err(|e| CliError::usage(format!("{at}: {e}")))?;
+            if s.window.is_some_and(|w| w.is_zero()) {
                 return Err(CliError::usage(format!(
-                    "{at}: give either `every` or `cron`, not both"
+                    "{at}: `window` must be longer than zero (leave it out to rotate any time after the scheduled time)"
                 )));
             }
+        }
+        if config.daemon.max_concurrent == 0 {
+            return Err(CliError::usage(format!(
+                "config {}: [daemon] max_concurrent must be at least 1",
+                path.display()
+            )));
+        }
+        if config.daemon.check_interval.is_zero() {
+            return Err(CliError::usage(format!(
+                "config {}: [daemon] check_interval must be longer than zero",
+                path.display()
+            )));
         }
         Ok(config)
     }
@@ -227,6 +283,53 @@ mod tests {
         assert_eq!(c.secrets[0].every, Some(Duration::from_secs(30 * 86400)));
         assert_eq!(c.daemon.check_interval, Duration::from_secs(5));
         assert_eq!(c.policy().unwrap().grace_period, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn validates_schedules() {
+        let secret = |every: Option<&str>, cron: Option<&str>| SecretConfig {
+            target: "file://d#s".into(),
+            every: every.map(|e| humantime::parse_duration(e).unwrap()),
+            cron: cron.map(str::to_owned),
+            window: None,
+        };
+        assert!(matches!(
+            secret(Some("200ms"), None).schedule(),
+            Ok(Some(Schedule::Every(d))) if d == Duration::from_millis(200)
+        ));
+        assert!(matches!(
+            secret(None, Some("0 0 3 * * Mon")).schedule(),
+            Ok(Some(Schedule::Cron(_)))
+        ));
+        assert!(matches!(secret(None, None).schedule(), Ok(None)));
+        let both = secret(Some("1d"), Some("0 0 3 * * *"))
+            .schedule()
+            .unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        let bad = secret(None, Some("every monday")).schedule().unwrap_err();
+        assert!(
+            bad.contains("invalid cron") && bad.contains("sec min hour"),
+            "{bad}"
+        );
+        let zero = secret(Some("0s"), None).schedule().unwrap_err();
+        assert!(zero.contains("longer than zero"), "{zero}");
+    }
+
+    #[test]
+    fn load_rejects_a_bad_cron_naming_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rotor.toml");
+        std::fs::write(
+            &path,
+            "[[secrets]]\ntarget = 'file://d#app'\ncron = '0 0 25 * * *'\n",
+        )
+        .unwrap();
+        let e = RotorConfig::load(&path).unwrap_err();
+        assert!(
+            e.message.contains("secrets[0] (file://d#app)") && e.message.contains("invalid cron"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
