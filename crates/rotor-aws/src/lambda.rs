@@ -165,7 +165,7 @@ pub enum LambdaError {
     #[error("OpenRouter client: {0}")]
     Client(rotor_openrouter::Error),
     #[error("{0}")]
-    Step(EngineError),
+    Step(Box<EngineError>),
     #[error(
         "secret {secret}: the command {command:?} is not supported by this version of rotor; old keys are retired by the next rotation's createSecret (disable the retire schedule)"
     )]
@@ -181,7 +181,7 @@ impl LambdaError {
             LambdaError::ManagementKey { .. } => "Rotor.ManagementKey",
             LambdaError::Client(_) => "Rotor.Configuration",
             LambdaError::UnsupportedCommand { .. } => "Rotor.UnsupportedCommand",
-            LambdaError::Step(e) => match e {
+            LambdaError::Step(e) => match e.as_ref() {
                 EngineError::RotationDisabled { .. } => "Rotor.RotationDisabled",
                 EngineError::UnknownToken { .. } => "Rotor.UnknownToken",
                 EngineError::NotPending { .. } => "Rotor.NotPending",
@@ -319,14 +319,14 @@ impl RotationHandler {
                 warn!(secret_id = %ev.secret_id, step = %ev.step, "OpenRouter rejected the management key (401); fetching it again");
                 let fresh = self.engine(&ev.secret_id, true).await?;
                 if Arc::ptr_eq(&fresh, &engine) {
-                    return Err(LambdaError::Step(e));
+                    return Err(LambdaError::Step(Box::new(e)));
                 }
                 fresh
                     .step(&store, &ev.secret_id, step, &ev.client_request_token)
                     .await
-                    .map_err(LambdaError::Step)
+                    .map_err(|e| LambdaError::Step(Box::new(e)))
             }
-            other => other.map_err(LambdaError::Step),
+            other => other.map_err(|e| LambdaError::Step(Box::new(e))),
         }
     }
 

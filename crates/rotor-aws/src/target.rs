@@ -35,10 +35,7 @@ impl AwsTarget {
             .strip_prefix("aws://")
             .ok_or_else(|| TargetError::NotAws(uri.to_owned()))?;
         let (id, field) = match rest.split_once('#') {
-            Some((id, f)) if f.is_empty() => {
-                let _ = id;
-                return Err(TargetError::EmptyField(uri.to_owned()));
-            }
+            Some((_, "")) => return Err(TargetError::EmptyField(uri.to_owned())),
             Some((id, f)) => (id, Some(f.to_owned())),
             None => (rest, None),
         };
