@@ -14,12 +14,13 @@
 //! Pending may linger on the promoted (Current) version (AWS clears it asynchronously), versions
 //! without a stage may or may not still be listed, `secret_id` may be an ARN.
 //!
-//! ```ignore
-//! #[tokio::test(flavor = "multi_thread")]
-//! async fn conformance() {
-//!     let store = MyStore::new(...);
-//!     rotor_core::conformance::run_all(&store, &fresh_prefix()).await;
-//! }
+//! ```no_run
+//! # async fn conformance() {
+//! // In a backend's tests: `#[tokio::test(flavor = "multi_thread")]`.
+//! let store = rotor_core::MemoryStore::new(); // or the backend under test
+//! let prefix = format!("conf-{}", uuid::Uuid::new_v4().simple());
+//! rotor_core::conformance::run_all(&store, &prefix).await;
+//! # }
 //! ```
 
 use std::collections::BTreeMap;

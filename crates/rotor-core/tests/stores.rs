@@ -2,9 +2,8 @@
 //! permissions, atomic writes, the documented layout read by jq/python, the advisory lock, and
 //! concurrent read-modify-writes from several processes.
 //!
-//! Run: `cargo test -p rotor-core --features conformance --test stores`
-
-#![cfg(feature = "conformance")]
+//! Run: `cargo test -p rotor-core --test stores` (the crate's self dev-dependency turns the
+//! `conformance` feature on for its tests).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
