@@ -69,8 +69,8 @@ use tracing::{info, warn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{EngineError, ErrorKind, Scope};
 pub use report::{
-    InitReport, KeyState, KeyStatus, OlderKeyStatus, RetiredKey, RotationReport, SecretStatus,
-    StepOutcome, StepReport, VersionStatus,
+    AbandonReport, InitReport, KeyState, KeyStatus, OlderKeyStatus, RetiredKey, RotationReport,
+    SecretStatus, StepOutcome, StepReport, VersionStatus,
 };
 
 use crate::policy::{Policy, PolicyOverrides, TestMode, rotor_tag, tag_of_name};
@@ -314,6 +314,75 @@ impl Engine {
         self.run_steps(store, secret_id, &token).await
     }
 
+    /// Abandons the rotation in progress: deletes its new key at OpenRouter (unless a document of
+    /// the current version records it), deletes any unrecorded key of the rotation (by tag), then
+    /// removes AWSPENDING. The current value is untouched. Use when a rotation cannot finish (its
+    /// key fails testSecret, it was started by mistake).
+    pub async fn abandon(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+    ) -> Result<AbandonReport, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        let Some(token) = pending_rotation(&desc).map(str::to_owned) else {
+            return Err(EngineError::Precondition {
+                scope,
+                message:
+                    "no rotation is in progress (no AWSPENDING version besides the current one); \
+                          nothing to abandon"
+                        .into(),
+            });
+        };
+        let scope = Scope::new(secret_id, None, Some(&token));
+        let current = self.read_current(store, &scope).await?;
+        let protected: HashSet<&str> = current.referenced_hashes().collect();
+        let mut deleted = Vec::new();
+        // A pending document that cannot be parsed records no key we could delete; its tagged
+        // key (if any) is still found below.
+        let pending = match self.read_pending(store, &scope, &token).await {
+            Ok(pending) => pending,
+            Err(EngineError::Record { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(pending) = &pending {
+            if !protected.contains(pending.key_hash.as_str()) {
+                self.delete_key(&pending.key_hash).await.map_err(|e| {
+                    or_err(
+                        &scope,
+                        &format!("deleting the abandoned rotation's key {}", pending.key_hash),
+                        e,
+                    )
+                })?;
+                deleted.push(pending.key_hash.clone());
+            }
+        }
+        let tag = rotor_tag(&desc.secret_id, &token);
+        for hash in self.delete_tagged_keys(&scope, &tag, &protected).await? {
+            if !deleted.contains(&hash) {
+                deleted.push(hash);
+            }
+        }
+        store.clear_pending(secret_id, &token).await.map_err(|e| {
+            store_err(
+                scope.clone(),
+                "removing AWSPENDING from the abandoned version",
+                e,
+            )
+        })?;
+        info!(
+            secret_id,
+            token = token.as_str(),
+            deleted = deleted.len(),
+            "abandoned rotation"
+        );
+        Ok(AbandonReport {
+            secret_id: secret_id.to_owned(),
+            token,
+            deleted_keys: deleted,
+        })
+    }
+
     async fn run_steps(
         &self,
         store: &dyn SecretStore,
@@ -376,7 +445,9 @@ impl Engine {
             .await?;
 
         let now = self.clock.now();
-        let tag = rotor_tag(secret_id, token);
+        // The store's canonical id (an ARN on AWS), so a re-run finds the key whatever spelling of
+        // the secret id the caller used.
+        let tag = rotor_tag(&desc.secret_id, token);
         let protected: HashSet<&str> = current.referenced_hashes().collect();
         let cleaned_up = self.delete_tagged_keys(scope, &tag, &protected).await?;
 

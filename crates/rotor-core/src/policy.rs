@@ -3,7 +3,8 @@
 //!
 //! Key names: every key rotor creates is named from a template (default `{secret} rotated {date}`)
 //! followed by a tag ` [rotor:<8 hex>]`, the first 8 hex digits of
-//! `sha256(secret_id + "\n" + token)`. The tag ties a key to the one rotation (or init) that made it,
+//! `sha256(secret_id + "\n" + token)`, where `secret_id` is the id the store reports
+//! ([`crate::SecretDescription::secret_id`]: the ARN on AWS), so every caller derives the same tag. The tag ties a key to the one rotation (or init) that made it,
 //! so a re-run of createSecret can find and delete a key whose plaintext was never stored, and the
 //! orphan sweep can recognise rotor's keys ([`is_rotor_key_name`], [`tag_of_name`]).
 //!

@@ -1392,3 +1392,77 @@ async fn init_with_a_lost_create_response_leaves_nothing_behind() {
     init(&env, &store).await;
     assert_eq!(live_rotor_keys(&env).await.len(), 1);
 }
+
+#[tokio::test]
+async fn abandon_deletes_the_rotations_keys_and_keeps_the_current_value() {
+    let env = env().await;
+    let store = MemoryStore::new();
+    let k0 = init(&env, &store).await;
+    let before = store
+        .get_value(SECRET, &VersionSelector::Stage(Stage::Current))
+        .await
+        .unwrap();
+
+    // A rotation whose key was created and stored, then given up.
+    store.begin_rotation(SECRET, "given-up").await.unwrap();
+    let created = env
+        .engine
+        .step(&store, SECRET, Step::CreateSecret, "given-up")
+        .await
+        .unwrap();
+    let report = env.engine.abandon(&store, SECRET).await.expect("abandon");
+    assert_eq!(report.token, "given-up");
+    assert_eq!(report.deleted_keys, vec![created.key_hash.unwrap()]);
+    assert_eq!(
+        live_rotor_keys(&env).await,
+        BTreeSet::from([k0.key_hash.clone()])
+    );
+    assert!(
+        store
+            .describe(SECRET)
+            .await
+            .unwrap()
+            .with_stage(Stage::Pending)
+            .is_none_or(|v| v.has(Stage::Current))
+    );
+    let after = store
+        .get_value(SECRET, &VersionSelector::Stage(Stage::Current))
+        .await
+        .unwrap();
+    assert_eq!(
+        value_hash(&before.value),
+        value_hash(&after.value),
+        "the application reads the same value"
+    );
+
+    // A rotation that crashed between creating its key and storing it: found by tag.
+    store.begin_rotation(SECRET, "crashed").await.unwrap();
+    let desc = store.describe(SECRET).await.unwrap();
+    let name =
+        Policy::default().key_name(SECRET, Utc::now(), &rotor_tag(&desc.secret_id, "crashed"));
+    let orphan = env
+        .client
+        .create_key(&CreateKeyRequest {
+            name,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let report = env.engine.abandon(&store, SECRET).await.expect("abandon");
+    assert_eq!(report.deleted_keys, vec![orphan.data.hash]);
+    assert_eq!(
+        live_rotor_keys(&env).await,
+        BTreeSet::from([k0.key_hash.clone()])
+    );
+
+    let err = env
+        .engine
+        .abandon(&store, SECRET)
+        .await
+        .expect_err("nothing to abandon");
+    assert_eq!(err.kind(), ErrorKind::Precondition);
+    env.engine
+        .rotate(&store, SECRET)
+        .await
+        .expect("a new rotation works");
+}

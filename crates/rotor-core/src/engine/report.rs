@@ -81,6 +81,16 @@ pub struct RotationReport {
     pub duration_ms: u64,
 }
 
+/// The result of `abandon`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbandonReport {
+    pub secret_id: String,
+    /// The abandoned rotation's token.
+    pub token: String,
+    /// Keys of the abandoned rotation deleted at OpenRouter.
+    pub deleted_keys: Vec<String>,
+}
+
 /// The result of `init`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InitReport {
