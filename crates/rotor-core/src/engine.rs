@@ -63,7 +63,7 @@ use chrono::{DateTime, Utc};
 use rotor_openrouter::{
     Client, CreateKeyRequest, CreatedKey, Key, ListKeysOptions, UpdateKeyRequest,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -78,7 +78,7 @@ use crate::record::{KeyRecord, OlderKey};
 use crate::store::{SecretDescription, SecretStore, Stage, StoreError, VersionSelector};
 
 /// A step of the rotation contract. Parses from and prints as AWS's names (`createSecret`…).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Step {
     #[serde(rename = "createSecret")]
     CreateSecret,

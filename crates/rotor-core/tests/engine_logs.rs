@@ -18,6 +18,7 @@ struct Env {
     _emu: rotor_emulator::RunningEmulator,
     client: Client,
     engine: Engine,
+    management_key: ApiKey,
 }
 
 async fn env_with(policy: Policy) -> Env {
@@ -31,6 +32,7 @@ async fn env_with(policy: Policy) -> Env {
     .expect("client builds");
     let engine = Engine::new(client.clone(), policy);
     Env {
+        management_key: ApiKey::new(emu.management_key()),
         _emu: emu,
         client,
         engine,
@@ -92,7 +94,11 @@ async fn logs_reports_and_errors_never_contain_a_key() {
     })
     .await;
     let store = MemoryStore::new();
-    let mut keys = vec![init(&env, &store).await.api_key];
+    let mut keys = vec![env.management_key.clone(), init(&env, &store).await.api_key];
+    assert!(
+        env.management_key.is_well_formed(),
+        "the check below needs a well-formed key"
+    );
     let mut outputs = Vec::new();
     for _ in 0..2 {
         let report = env.engine.rotate(&store, SECRET).await.unwrap();
