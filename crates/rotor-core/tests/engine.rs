@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use rotor_core::engine::{Engine, EngineError, ErrorKind, ManualClock, Step, StepOutcome};
+use rotor_core::engine::{Clock, Engine, EngineError, ErrorKind, ManualClock, Step, StepOutcome};
 use rotor_core::policy::{
     Policy, PolicyOverrides, Setting, TestMode, is_rotor_key_name, rotor_tag,
 };
@@ -1465,4 +1465,49 @@ async fn abandon_deletes_the_rotations_keys_and_keeps_the_current_value() {
         .rotate(&store, SECRET)
         .await
         .expect("a new rotation works");
+}
+
+#[tokio::test]
+async fn expires_after_sets_the_new_keys_expiry_and_test_rejects_an_expired_key() {
+    let env = env_with(Policy {
+        expires_after: Some(Duration::from_secs(30 * 86400)),
+        ..Policy::default()
+    })
+    .await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    let start = env.clock.now();
+    env.engine.rotate(&store, SECRET).await.expect("rotation");
+    let rec = app_reads(&store, SECRET).await;
+    let at_openrouter = env
+        .client
+        .get_key(&rec.key_hash)
+        .await
+        .unwrap()
+        .expires_at
+        .expect("expires_at set");
+    let expected = start + chrono::Duration::days(30);
+    assert!(
+        (at_openrouter - expected).num_seconds().abs() <= 1,
+        "{at_openrouter} vs {expected}"
+    );
+    assert_eq!(
+        rec.expires_at.map(|t| t.timestamp()),
+        Some(at_openrouter.timestamp())
+    );
+
+    // A pending key that has expired (by the engine's clock) fails testSecret.
+    store.begin_rotation(SECRET, "late").await.unwrap();
+    env.engine
+        .step(&store, SECRET, Step::CreateSecret, "late")
+        .await
+        .unwrap();
+    env.clock.advance(Duration::from_secs(31 * 86400));
+    let err = env
+        .engine
+        .step(&store, SECRET, Step::TestSecret, "late")
+        .await
+        .expect_err("expired");
+    assert_eq!(err.kind(), ErrorKind::KeyCheckFailed);
+    assert!(err.to_string().contains("expired"), "{err}");
 }
