@@ -1511,3 +1511,130 @@ async fn expires_after_sets_the_new_keys_expiry_and_test_rejects_an_expired_key(
     assert_eq!(err.kind(), ErrorKind::KeyCheckFailed);
     assert!(err.to_string().contains("expired"), "{err}");
 }
+
+/// Drops the wrapped future on its `n`-th poll: a crash of the process at that await point.
+struct CrashAfterPolls<F: std::future::Future> {
+    inner: std::pin::Pin<Box<F>>,
+    polls_left: usize,
+}
+
+impl<F: std::future::Future> std::future::Future for CrashAfterPolls<F> {
+    type Output = Option<F::Output>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if self.polls_left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.polls_left -= 1;
+        self.inner.as_mut().poll(cx).map(Some)
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_any_await_point_of_any_step_is_repaired_by_resuming() {
+    let env = env_with(Policy {
+        grace_period: Duration::ZERO,
+        ..Policy::default()
+    })
+    .await;
+    let store = MemoryStore::new();
+    init(&env, &store).await;
+    let mut crashes = 0;
+    let mut window_hits = 0;
+    for step_index in 0..Step::ALL.len() {
+        for polls in 1.. {
+            env.clock.advance(Duration::from_secs(60));
+            let token = format!("crash-{step_index}-{polls}");
+            store.begin_rotation(SECRET, &token).await.unwrap();
+            for step in &Step::ALL[..step_index] {
+                env.engine
+                    .step(&store, SECRET, *step, &token)
+                    .await
+                    .unwrap();
+            }
+            let step = Step::ALL[step_index];
+            let crashed = CrashAfterPolls {
+                inner: Box::pin(env.engine.step(&store, SECRET, step, &token)),
+                polls_left: polls,
+            }
+            .await
+            .is_none();
+            // Let the emulator finish whatever request had fully arrived before the crash.
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+            let desc = store.describe(SECRET).await.unwrap();
+            let tag = rotor_tag(&desc.secret_id, &token);
+            let keys = env.control.keys().await.unwrap();
+            let rec = recorded(&store, SECRET).await;
+            let stray: Vec<_> = keys
+                .iter()
+                .filter(|k| !k.deleted && is_rotor_key_name(&k.name) && !rec.contains(&k.hash))
+                .filter(|k| !k.name.contains(&tag))
+                .map(|k| k.hash.clone())
+                .collect();
+            assert!(
+                stray.is_empty(),
+                "{token}: unrecorded keys other than this rotation's own: {stray:?}"
+            );
+
+            if !crashed && step == Step::FinishSecret {
+                let desc = store.describe(SECRET).await.unwrap();
+                assert_eq!(
+                    desc.with_stage(Stage::Current).map(|v| v.id.as_str()),
+                    Some(token.as_str())
+                );
+                assert_eq!(live_rotor_keys(&env).await.len(), 2);
+                break;
+            }
+            let own_unrecorded = keys
+                .iter()
+                .filter(|k| !k.deleted && k.name.contains(&tag) && !rec.contains(&k.hash))
+                .count();
+            if own_unrecorded > 0 {
+                window_hits += 1;
+            }
+            let report = match env.engine.resume(&store, SECRET).await {
+                Ok(report) => report,
+                Err(e) => {
+                    // Only a crash after the promote landed leaves nothing to resume.
+                    assert_eq!(e.kind(), ErrorKind::Precondition, "{token}: {e}");
+                    let desc = store.describe(SECRET).await.unwrap();
+                    assert_eq!(
+                        desc.with_stage(Stage::Current).map(|v| v.id.as_str()),
+                        Some(token.as_str())
+                    );
+                    crashes += 1;
+                    continue;
+                }
+            };
+            assert_eq!(report.token, token);
+            assert_all_live_keys_recorded(&env, &store, SECRET, &format!("{token} after resume"))
+                .await;
+            let current = app_reads(&store, SECRET).await;
+            assert!(
+                key_works(&env, &current.api_key).await,
+                "{token}: the application's key works"
+            );
+            assert_eq!(
+                live_rotor_keys(&env).await.len(),
+                2,
+                "{token}: exactly the current and the previous key are alive"
+            );
+            if !crashed {
+                break;
+            }
+            crashes += 1;
+        }
+    }
+    assert!(
+        crashes >= 4,
+        "crashes were simulated at many points ({crashes})"
+    );
+    assert!(
+        window_hits >= 1,
+        "a crash hit the window between creating the key and storing it"
+    );
+}
