@@ -1534,13 +1534,18 @@ impl<F: std::future::Future> std::future::Future for CrashAfterPolls<F> {
 
 #[tokio::test]
 async fn a_crash_at_any_await_point_of_any_step_is_repaired_by_resuming() {
+    crash_everywhere(&MemoryStore::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    crash_everywhere(&FileStore::open(dir.path().join("s")).unwrap()).await;
+}
+
+async fn crash_everywhere(store: &dyn SecretStore) {
     let env = env_with(Policy {
         grace_period: Duration::ZERO,
         ..Policy::default()
     })
     .await;
-    let store = MemoryStore::new();
-    init(&env, &store).await;
+    init(&env, store).await;
     let mut crashes = 0;
     let mut window_hits = 0;
     for step_index in 0..Step::ALL.len() {
@@ -1549,14 +1554,11 @@ async fn a_crash_at_any_await_point_of_any_step_is_repaired_by_resuming() {
             let token = format!("crash-{step_index}-{polls}");
             store.begin_rotation(SECRET, &token).await.unwrap();
             for step in &Step::ALL[..step_index] {
-                env.engine
-                    .step(&store, SECRET, *step, &token)
-                    .await
-                    .unwrap();
+                env.engine.step(store, SECRET, *step, &token).await.unwrap();
             }
             let step = Step::ALL[step_index];
             let crashed = CrashAfterPolls {
-                inner: Box::pin(env.engine.step(&store, SECRET, step, &token)),
+                inner: Box::pin(env.engine.step(store, SECRET, step, &token)),
                 polls_left: polls,
             }
             .await
@@ -1568,7 +1570,7 @@ async fn a_crash_at_any_await_point_of_any_step_is_repaired_by_resuming() {
             let desc = store.describe(SECRET).await.unwrap();
             let tag = rotor_tag(&desc.secret_id, &token);
             let keys = env.control.keys().await.unwrap();
-            let rec = recorded(&store, SECRET).await;
+            let rec = recorded(store, SECRET).await;
             let stray: Vec<_> = keys
                 .iter()
                 .filter(|k| !k.deleted && is_rotor_key_name(&k.name) && !rec.contains(&k.hash))
@@ -1596,7 +1598,7 @@ async fn a_crash_at_any_await_point_of_any_step_is_repaired_by_resuming() {
             if own_unrecorded > 0 {
                 window_hits += 1;
             }
-            let report = match env.engine.resume(&store, SECRET).await {
+            let report = match env.engine.resume(store, SECRET).await {
                 Ok(report) => report,
                 Err(e) => {
                     // Only a crash after the promote landed leaves nothing to resume.
@@ -1611,9 +1613,9 @@ async fn a_crash_at_any_await_point_of_any_step_is_repaired_by_resuming() {
                 }
             };
             assert_eq!(report.token, token);
-            assert_all_live_keys_recorded(&env, &store, SECRET, &format!("{token} after resume"))
+            assert_all_live_keys_recorded(&env, store, SECRET, &format!("{token} after resume"))
                 .await;
-            let current = app_reads(&store, SECRET).await;
+            let current = app_reads(store, SECRET).await;
             assert!(
                 key_works(&env, &current.api_key).await,
                 "{token}: the application's key works"
