@@ -22,24 +22,45 @@ fn stats(mut v: Vec<Duration>) -> String {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let p = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
-    format!("median {:.1} ms, p90 {:.1} ms, max {:.1} ms (n={})", ms(p(0.5)), ms(p(0.9)), ms(p(1.0)), v.len())
+    format!(
+        "median {:.1} ms, p90 {:.1} ms, max {:.1} ms (n={})",
+        ms(p(0.5)),
+        ms(p(0.9)),
+        ms(p(1.0)),
+        v.len()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run crates/rotor-aws/benches/lambda.sh"]
 async fn bench_bootstrap() {
-    let binary = std::env::var("ROTOR_BENCH_BOOTSTRAP").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bootstrap").to_owned());
-    let rotations: usize = std::env::var("ROTOR_BENCH_ROTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let emulator = rotor_emulator::start(EmulatorConfig::default()).await.expect("emulator");
+    let binary = std::env::var("ROTOR_BENCH_BOOTSTRAP")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bootstrap").to_owned());
+    let rotations: usize = std::env::var("ROTOR_BENCH_ROTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let emulator = rotor_emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator");
     let config = common::sdk_config().await;
     let sm = SmClient::new(&config);
     let store = SecretsManagerStore::new(&config);
     let prefix = common::fresh_prefix("bench");
     let mgmt = format!("{prefix}-mgmt");
-    sm.create_secret().name(&mgmt).secret_string(emulator.management_key()).send().await.expect("mgmt secret");
+    sm.create_secret()
+        .name(&mgmt)
+        .secret_string(emulator.management_key())
+        .send()
+        .await
+        .expect("mgmt secret");
     let secret = format!("{prefix}-app");
     let engine = Engine::new(
-        Client::new(ClientConfig::new(emulator.base_url(), ApiKey::new(emulator.management_key()))).expect("client"),
+        Client::new(ClientConfig::new(
+            emulator.base_url(),
+            ApiKey::new(emulator.management_key()),
+        ))
+        .expect("client"),
         Policy::from_vars(|_| None).expect("policy"),
     );
     engine.init(&store, &secret, None).await.expect("init");
@@ -52,7 +73,11 @@ async fn bench_bootstrap() {
         .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
         .handler("bootstrap")
         .role("arn:aws:iam::000000000000:role/rotor-rotation")
-        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_sdk_lambda::primitives::Blob::new(zip)).build())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+                .build(),
+        )
         .send()
         .await
         .expect("function")
@@ -68,7 +93,12 @@ async fn bench_bootstrap() {
         while f.api.first_next().is_none() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
-        cold.push(f.api.first_next().expect("bootstrap never asked for an event") - f.started);
+        cold.push(
+            f.api
+                .first_next()
+                .expect("bootstrap never asked for an event")
+                - f.started,
+        );
     }
 
     let f = spawn(&binary, &emulator.base_url(), &mgmt).await;
@@ -80,7 +110,11 @@ async fn bench_bootstrap() {
             .secret_id(&secret)
             .client_request_token(&token)
             .rotation_lambda_arn(&function_arn)
-            .rotation_rules(RotationRulesType::builder().automatically_after_days(30).build())
+            .rotation_rules(
+                RotationRulesType::builder()
+                    .automatically_after_days(30)
+                    .build(),
+            )
             .send()
             .await
             .expect("RotateSecret");
@@ -101,7 +135,10 @@ async fn bench_bootstrap() {
         }
     }
     let rss = f.peak_rss_kib().expect("peak RSS from /proc");
-    println!("BENCH cold start (spawn -> first GET /next): {}", stats(cold));
+    println!(
+        "BENCH cold start (spawn -> first GET /next): {}",
+        stats(cold)
+    );
     println!(
         "BENCH first createSecret in a fresh container (fetches the management key, opens connections): {:.1} ms",
         first_invocation.expect("first").as_secs_f64() * 1000.0
@@ -109,7 +146,10 @@ async fn bench_bootstrap() {
     for (s, step) in STEPS.iter().enumerate() {
         println!("BENCH {step} (warm): {}", stats(per_step[s].clone()));
     }
-    println!("BENCH peak RSS after {rotations} rotations: {:.1} MiB", rss as f64 / 1024.0);
+    println!(
+        "BENCH peak RSS after {rotations} rotations: {:.1} MiB",
+        rss as f64 / 1024.0
+    );
 }
 
 async fn spawn(binary: &str, base_url: &str, mgmt: &str) -> Bootstrap {
