@@ -21,11 +21,11 @@ pub mod store;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use engine::{Engine, EngineError, RotationReport, SecretStatus, Step, StepReport};
 pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use policy::{Policy, PolicyDefaults, PolicyOverrides};
+pub use record::{KeyRecord, OlderKey, RecordError};
 pub use store::{
     SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
 };
-pub use engine::{Engine, EngineError, RotationReport, SecretStatus, Step, StepReport};
-pub use policy::{Policy, PolicyDefaults, PolicyOverrides};
-pub use record::{KeyRecord, OlderKey, RecordError};
