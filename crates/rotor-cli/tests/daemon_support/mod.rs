@@ -309,3 +309,98 @@ pub fn write_config(dir: &Path, daemon: &str, secrets: &[&str]) -> std::path::Pa
     std::fs::write(&path, text).expect("write rotor.toml");
     path
 }
+
+// ------------------------------------------------------------------------------------------
+// Vault / OpenBao (started by tests/run: tests/services/30-openbao.sh)
+
+fn vault_env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{name} is not set: run tests/run, which starts OpenBao (tests/services/30-openbao.sh) \
+             and exports ROTOR_TEST_VAULT_ADDR and ROTOR_TEST_VAULT_TOKEN"
+        ),
+    }
+}
+
+pub fn vault_addr() -> String {
+    vault_env("ROTOR_TEST_VAULT_ADDR")
+}
+
+pub fn vault_token() -> String {
+    vault_env("ROTOR_TEST_VAULT_TOKEN")
+}
+
+/// A fresh KV v2 path under the `secret/` mount, unique per test.
+pub fn fresh_vault_path(label: &str) -> String {
+    format!("rotor-cli-tests/{label}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `rotor …` against `emu` and the test OpenBao (VAULT_ADDR / VAULT_TOKEN).
+pub fn rotor_vault(emu: &RunningEmulator) -> Command {
+    let mut cmd = rotor(emu);
+    cmd.env("VAULT_ADDR", vault_addr())
+        .env("VAULT_TOKEN", vault_token());
+    cmd
+}
+
+/// What an application reads: `GET /v1/secret/data/PATH`, `.data.data.api_key`.
+pub async fn vault_app_key(path: &str) -> String {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/v1/secret/data/{path}", vault_addr()))
+        .header("X-Vault-Token", vault_token())
+        .send()
+        .await
+        .expect("GET the application's path");
+    assert!(
+        resp.status().is_success(),
+        "application read of secret/{path}: HTTP {}",
+        resp.status()
+    );
+    let body: serde_json::Value = resp.json().await.expect("JSON from Vault");
+    body["data"]["data"]["api_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("secret/{path} has no data.api_key string"))
+        .to_owned()
+}
+
+/// Writes `data` at `secret/PATH` (KV v2) with the root token.
+pub async fn vault_write(path: &str, data: serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/{path}", vault_addr()))
+        .header("X-Vault-Token", vault_token())
+        .json(&serde_json::json!({ "data": data }))
+        .send()
+        .await
+        .expect("POST to Vault");
+    assert!(
+        resp.status().is_success(),
+        "writing secret/{path}: HTTP {}",
+        resp.status()
+    );
+}
+
+/// `rotor status TARGET --json`, parsed (`.status`).
+pub async fn status_json(mut cmd: Command, target: &str) -> serde_json::Value {
+    cmd.args(["status", target, "--json"]);
+    let out = run_ok(cmd).await;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("rotor status --json prints JSON");
+    v["status"].clone()
+}
+
+/// Every key hash a status reports (stages and older keys).
+pub fn recorded_hashes(status: &serde_json::Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for v in status["versions"].as_array().into_iter().flatten() {
+        if let Some(h) = v["key"]["key_hash"].as_str() {
+            out.insert(h.to_owned());
+        }
+    }
+    for k in status["older_keys"].as_array().into_iter().flatten() {
+        if let Some(h) = k["key_hash"].as_str() {
+            out.insert(h.to_owned());
+        }
+    }
+    out
+}
