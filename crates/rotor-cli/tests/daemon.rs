@@ -437,3 +437,40 @@ async fn refuses_a_config_without_a_schedule_or_with_a_bad_cron() {
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_schedule_rotates_at_its_scheduled_times() {
+    let s = setup().await;
+    let tmp = tempfile::tempdir().unwrap();
+    // Every third second (UTC), within one second of the scheduled time.
+    let config = write_config(
+        tmp.path(),
+        "check_interval = \"100ms\"",
+        &[&format!(
+            "target = \"{}\"\ncron = \"*/3 * * * * *\"\nwindow = \"1s\"",
+            s.target
+        )],
+    );
+    let first = file_state(&s.dir, "app").await.current.key_hash;
+    let mut daemon = Daemon::spawn(daemon_cmd(&s, &config)).await;
+    let total = series("rotor_rotations_total", &s.target);
+    wait_for("two cron rotations", Duration::from_secs(20), || {
+        let (d, total) = (&daemon, total.clone());
+        async move { d.metric(&total).await.filter(|v| *v >= 2.0) }
+    })
+    .await;
+    daemon.sigterm();
+    assert_eq!(daemon.wait(Duration::from_secs(30)).await.code(), Some(0));
+    // Each rotation was started for a scheduled time (the log names it).
+    let logs = daemon.stderr();
+    let due: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("rotation due"))
+        .collect();
+    assert!(due.len() >= 2, "{logs}");
+    for line in &due {
+        assert!(line.contains("scheduled at"), "{line}");
+    }
+    let after = assert_consistent(&s).await;
+    assert_ne!(after.current.key_hash, first);
+}
