@@ -568,6 +568,74 @@ mod tests {
     }
 
     #[test]
+    fn save_is_atomic_and_load_restores_the_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        assert!(State::load(&path).expect("missing file is fine").is_none());
+        let mut state = State::default();
+        let mk = generate_key();
+        state.add_account(&mk);
+        let account = state.accounts[0].id.clone();
+        let key = StoredKey {
+            hash: String::new(),
+            key_sha256: String::new(),
+            account: account.clone(),
+            name: "k".into(),
+            label: String::new(),
+            disabled: false,
+            deleted: false,
+            limit: None,
+            limit_reset: None,
+            include_byok_in_limit: false,
+            usage: 0.0,
+            usage_daily: PeriodUsage::default(),
+            usage_weekly: PeriodUsage::default(),
+            usage_monthly: PeriodUsage::default(),
+            created_at: now(),
+            updated_at: None,
+            expires_at: None,
+            last_used_at: None,
+            creator_user_id: None,
+            workspace_id: state.accounts[0].workspace_id.clone(),
+        };
+        let (_, plaintext) = state.insert_key(key);
+        state.save(&path).expect("save");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(
+            names,
+            [std::ffi::OsString::from("state.json")],
+            "no temp file left behind"
+        );
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(
+            !text.contains(&plaintext[9..]) && !text.contains(&mk[9..]),
+            "no plaintext key on disk"
+        );
+        let loaded = State::load(&path).expect("load").expect("present");
+        assert!(matches!(
+            loaded.identify(&plaintext),
+            Some(Caller::Ordinary { index: 0 })
+        ));
+        assert!(matches!(
+            loaded.identify(&mk),
+            Some(Caller::Management { account: 0 })
+        ));
+        assert_eq!(loaded.key_of(&account, &loaded.keys[0].hash), Some(0));
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        fs::write(&path, "{not json").expect("write");
+        let e = State::load(&path).expect_err("corrupt");
+        assert!(e.to_string().contains("state.json"), "{e}");
+    }
+
+    #[test]
     fn weeks_start_on_monday() {
         let sunday =
             DateTime::parse_from_rfc3339("2026-11-29T23:00:00Z").map(|d| d.with_timezone(&Utc));
