@@ -28,6 +28,10 @@ pub const PAGE_SIZE: usize = 100;
 /// `offset` must not make it loop for ever.
 pub const MAX_PAGES: usize = 10_000;
 
+/// Keys re-read at the start of each next page of `GET /keys`, so keys deleted while listing cannot
+/// make another key fall between two pages.
+pub const PAGE_OVERLAP: usize = 20;
+
 /// The `User-Agent` of every request.
 const USER_AGENT: &str = concat!("rotor/", env!("CARGO_PKG_VERSION"));
 
@@ -240,6 +244,7 @@ impl Client {
         let mut keys = Vec::new();
         let mut seen = HashSet::new();
         let mut offset = 0usize;
+        let mut previous_page: Vec<String> = Vec::new();
         for _ in 0..MAX_PAGES {
             let mut query = vec![
                 ("include_disabled", options.include_disabled.to_string()),
@@ -262,21 +267,31 @@ impl Client {
                 return Ok(keys);
             }
             let len = page.data.len();
-            let before = keys.len();
+            let hashes: Vec<String> = page.data.iter().map(|k| k.hash.clone()).collect();
+            // Only a server that ignores `offset` answers a later offset with exactly the same page.
+            // (Pages that merely repeat some keys are normal while keys are being created: the list
+            // is newest first, so every new key shifts the older ones to higher offsets.)
+            if offset > 0 && hashes == previous_page {
+                return Err(Error::Pagination {
+                    message: format!(
+                        "the page at offset {offset} repeated the previous page exactly; the server seems to ignore `offset`"
+                    ),
+                });
+            }
             for key in page.data {
                 if seen.insert(key.hash.clone()) {
                     keys.push(key);
                 }
             }
-            if keys.len() == before {
-                return Err(Error::Pagination {
-                    message: format!(
-                        "the page at offset {offset} held only keys already listed; the server seems to ignore `offset`"
-                    ),
-                });
-            }
-            // Advance by what was returned, so a server with smaller pages loses nothing.
-            offset += len;
+            previous_page = hashes;
+            // Advance by what was returned minus an overlap: keys deleted meanwhile shift the older
+            // ones to lower offsets, and without the overlap a key could fall between two pages
+            // (a missed key would be a missed orphan). Duplicates are dropped by hash above.
+            offset += if len > PAGE_OVERLAP {
+                len - PAGE_OVERLAP
+            } else {
+                len
+            };
         }
         Err(Error::Pagination {
             message: format!(

@@ -31,7 +31,9 @@ mod key;
 pub mod models;
 mod response;
 
-pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, MAX_PAGES, PAGE_SIZE, RetryPolicy};
+pub use client::{
+    Client, ClientConfig, DEFAULT_BASE_URL, MAX_PAGES, PAGE_OVERLAP, PAGE_SIZE, RetryPolicy,
+};
 pub use error::Error;
 pub use key::ApiKey;
 pub use models::{

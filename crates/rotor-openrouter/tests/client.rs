@@ -290,8 +290,8 @@ async fn list_follows_pages_past_one_hundred_keys() {
     // Newest first, as OpenRouter lists them.
     assert_eq!(keys[0].name, "bulk 249");
     assert_eq!(keys[249].name, "bulk 000");
-    // Pages at offset 0, 100, 200 and the empty one at 250.
-    assert_eq!(s.counter("GET /api/v1/keys").await - before, 4);
+    // Pages overlap by PAGE_OVERLAP keys: offsets 0, 80, 160, 230, and the empty one at 250.
+    assert_eq!(s.counter("GET /api/v1/keys").await - before, 5);
     let found = s
         .client
         .find_keys_by_name_prefix("bulk 1", None)
@@ -818,4 +818,61 @@ async fn keys_never_appear_in_errors_debug_or_logs() {
     for text in &shown {
         assert_no_key(text, &[&management, &plain, unknown.expose()]);
     }
+}
+
+#[tokio::test]
+async fn keys_deleted_while_listing_do_not_make_another_key_fall_between_pages() {
+    let s = Setup::new().await;
+    let mut created = Vec::new();
+    for i in 0..150 {
+        created.push(s.create(&format!("bulk {i:03}")).await.data.hash);
+    }
+    // Slow down the first two pages, and change the list between them: five of the newest keys
+    // are deleted, so every older key moves five places up.
+    s.fault("GET", KEYS, 2, FaultKind::Delay { delay_ms: 600 })
+        .await;
+    let client = s.client.clone();
+    let listing = tokio::spawn(async move { client.list_keys(&ListKeysOptions::default()).await });
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    for hash in created.iter().rev().take(5) {
+        s.client
+            .delete_key(hash)
+            .await
+            .expect("delete while listing");
+    }
+    let keys = listing
+        .await
+        .expect("task")
+        .expect("listing survives concurrent changes");
+    let listed: HashSet<&str> = keys.iter().map(|k| k.hash.as_str()).collect();
+    // Every key that existed for the whole listing is in it: none fell between two pages.
+    for hash in &created[..145] {
+        assert!(listed.contains(hash.as_str()), "key {hash} was skipped");
+    }
+    assert_eq!(listed.len(), keys.len(), "no duplicates");
+}
+
+#[tokio::test]
+async fn a_page_of_only_known_keys_is_not_mistaken_for_a_broken_server() {
+    let s = Setup::new().await;
+    for i in 0..110 {
+        s.create(&format!("bulk {i:03}")).await;
+    }
+    // 100 keys created between the first and the second page shift every older key by a page.
+    s.fault("GET", KEYS, 2, FaultKind::Delay { delay_ms: 600 })
+        .await;
+    let client = s.client.clone();
+    let listing = tokio::spawn(async move { client.list_keys(&ListKeysOptions::default()).await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for i in 0..100 {
+        s.create(&format!("late {i:03}")).await;
+    }
+    let keys = listing
+        .await
+        .expect("task")
+        .expect("listing survives concurrent creation");
+    assert!(
+        keys.iter().filter(|k| k.name.starts_with("bulk")).count() == 110,
+        "every older key listed"
+    );
 }
