@@ -3,7 +3,8 @@
 Run by crates/rotor-emulator/tests/python_sdk.rs with:
   ROTOR_SDK_BASE_URL       the emulator's base URL (http://127.0.0.1:PORT/api/v1)
   ROTOR_SDK_MANAGEMENT_KEY the emulator's management key
-Exercises api_keys.list/create/get/update/delete/get_current_key_metadata and exits non-zero
+Exercises api_keys.list/create/get/update/delete/get_current_key_metadata (and chat.send with the
+created key, to prove it works) and exits non-zero
 (with a traceback) on the first failure. Never prints a key.
 """
 import datetime
@@ -55,6 +56,12 @@ def main() -> None:
         with OpenRouter(api_key=key, server_url=base_url) as app:
             meta = app.api_keys.get_current_key_metadata().data
             assert meta.is_management_key is False and meta.label == data.label and meta.limit == 7.5
+            # The key really works: one chat completion, and its cost shows as usage.
+            chat = app.chat.send(
+                model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "ping"}], max_tokens=1
+            )
+            assert chat.choices[0].message.content, "empty completion"
+            assert app.api_keys.get_current_key_metadata().data.usage > 0, "completion added no usage"
             try:
                 app.api_keys.list()
                 raise AssertionError("an ordinary key could list keys")

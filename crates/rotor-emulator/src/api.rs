@@ -432,6 +432,7 @@ pub(crate) async fn chat_completions(
         "model": model,
         "object": "chat.completion",
         "created": now.timestamp(),
+        "system_fingerprint": null,
         "choices": [{
             "index": 0,
             "logprobs": null,

@@ -30,15 +30,23 @@ impl Drop for Emulator {
 }
 
 fn spawn(args: &[&str], env_key: Option<&str>) -> Emulator {
+    let env: Vec<(&str, &str)> = env_key
+        .map(|k| ("OPENROUTER_MANAGEMENT_KEY", k))
+        .into_iter()
+        .collect();
+    spawn_with(args, &env, Stdio::null())
+}
+
+/// Spawns the binary with `env` added (OPENROUTER_MANAGEMENT_KEY removed unless given) and reads
+/// the URL line.
+fn spawn_with(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Emulator {
     let mut cmd = Command::new(BIN);
     cmd.args(["--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    cmd.env_remove("OPENROUTER_MANAGEMENT_KEY");
-    if let Some(k) = env_key {
-        cmd.env("OPENROUTER_MANAGEMENT_KEY", k);
-    }
+        .stderr(stderr);
+    cmd.env_remove("OPENROUTER_MANAGEMENT_KEY")
+        .envs(env.iter().copied());
     let mut child = cmd.spawn().expect("spawn rotor-emulator");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
@@ -206,6 +214,67 @@ async fn state_survives_a_restart_without_storing_plaintext_keys() {
         call(Method::GET, &gone, Some(KEY), None).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn logs_never_contain_a_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut emu = spawn_with(
+        &["--management-key", KEY, "--test-controls"],
+        &[("RUST_LOG", "debug")],
+        Stdio::from(log),
+    );
+    let running = Running {
+        base_url: emu.base_url.clone(),
+        key: KEY.to_owned(),
+    };
+    let (data, app_key) = running.create("logged").await;
+    let url = format!(
+        "{}/keys/{}",
+        running.base_url,
+        data["hash"].as_str().unwrap_or_default()
+    );
+    let completion = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    call(
+        Method::POST,
+        &format!("{}/chat/completions", running.base_url),
+        Some(&app_key),
+        Some(completion),
+    )
+    .await;
+    call(
+        Method::GET,
+        &format!("{}/key", running.base_url),
+        Some(&app_key),
+        None,
+    )
+    .await;
+    call(
+        Method::PATCH,
+        &url,
+        Some(KEY),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    call(
+        Method::GET,
+        &format!("{}/key", running.base_url),
+        Some(&app_key),
+        None,
+    )
+    .await; // 401
+    call(Method::DELETE, &url, Some(KEY), None).await;
+    assert!(terminate(&mut emu).success());
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    assert!(
+        logs.contains(data["hash"].as_str().unwrap_or("?")),
+        "logs name the key hash:\n{logs}"
+    );
+    for secret in [KEY, app_key.as_str()] {
+        assert!(!logs.contains(&secret[9..]), "a key appeared in the logs");
+    }
 }
 
 struct Running {

@@ -53,6 +53,7 @@ async fn the_official_python_sdk_manages_keys_against_the_emulator() {
         ("PATCH /api/v1/keys/{hash}", 2),
         ("DELETE /api/v1/keys/{hash}", 2),
         ("GET /api/v1/key", 2),
+        ("POST /api/v1/chat/completions", 1),
     ] {
         assert!(
             counters.get(route).copied().unwrap_or(0) >= at_least,
