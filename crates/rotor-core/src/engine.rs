@@ -52,6 +52,11 @@
 mod clock;
 mod error;
 mod report;
+// Issue 6: retirement, rollback, revocation, orphan sweep (each an `impl Engine` block).
+mod retire;
+mod revoke;
+mod rollback;
+mod sweep;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -72,6 +77,12 @@ pub use report::{
     AbandonReport, InitReport, KeyState, KeyStatus, OlderKeyStatus, RetiredKey, RotationReport,
     SecretStatus, StepOutcome, StepReport, VersionStatus,
 };
+pub use retire::{
+    DeleteReason, DueAction, KeyRetirement, ReenableReport, RetireDecision, RetireReport,
+};
+pub use revoke::RevokeReport;
+pub use rollback::RollbackReport;
+pub use sweep::{OrphanKey, References, SweepReport};
 
 use crate::policy::{Policy, PolicyOverrides, TestMode, rotor_tag, tag_of_name};
 use crate::record::{KeyRecord, OlderKey};
@@ -477,12 +488,12 @@ impl Engine {
             .into_iter()
             .filter(|k| k.key_hash != current.key_hash && k.key_hash != new_hash)
             .collect();
-        older_keys.push(OlderKey {
-            key_hash: current.key_hash.clone(),
-            key_name: current.key_name.clone(),
-            created_at: current.created_at,
-            superseded_at: now,
-        });
+        older_keys.push(OlderKey::new(
+            current.key_hash.clone(),
+            current.key_name.clone(),
+            current.created_at,
+            now,
+        ));
         let record = KeyRecord {
             api_key: created.key,
             key_hash: new_hash.clone(),
@@ -669,11 +680,11 @@ impl Engine {
         }
     }
 
-    /// Retires the older keys of `current` whose grace period has passed: deletes them at
-    /// OpenRouter (404 = already gone) and leaves them out of [`Retirement::kept`]. Keys still in
-    /// grace are kept. Never touches the current key. The grace period of the key that was
-    /// superseded last runs from the later of its recorded `superseded_at` and the store's
-    /// `last_rotated` (a rotation that stayed pending for long must not shorten it).
+    /// Retires the older keys of `current` whose time has come (issue 6: grace period, then
+    /// drained usage, optional disable-first; see [`Engine::retire`]) and returns the keys to keep
+    /// recording, with their updated retirement state, in [`Retirement::kept`]. Never touches the
+    /// current key. createSecret calls it, so the next rotation keeps at most two live keys once
+    /// grace periods have passed and traffic has drained (keys still draining stay recorded).
     pub async fn retire_due_keys(
         &self,
         scope: &Scope,
@@ -682,46 +693,14 @@ impl Engine {
         now: DateTime<Utc>,
         last_rotated: Option<DateTime<Utc>>,
     ) -> Result<Retirement, EngineError> {
-        let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
-        let mut out = Retirement::default();
-        for older in &current.older_keys {
-            if older.key_hash == current.key_hash {
-                continue;
-            }
-            let mut since = older.superseded_at;
-            if Some(since) == latest {
-                if let Some(rotated) = last_rotated {
-                    since = since.max(rotated);
-                }
-            }
-            if policy.retirable_at(since) > now {
-                out.kept.push(older.clone());
-                continue;
-            }
-            let already_gone = self.delete_key(&older.key_hash).await.map_err(|e| {
-                or_err(
-                    scope,
-                    &format!(
-                        "retiring older key {} (past its grace period)",
-                        older.key_hash
-                    ),
-                    e,
-                )
-            })?;
-            info!(
-                secret_id = scope.secret.as_str(),
-                token = scope.token.as_deref().unwrap_or(""),
-                key_hash = older.key_hash.as_str(),
-                already_gone,
-                "retired an older key past its grace period"
-            );
-            out.retired.push(RetiredKey {
-                key_hash: older.key_hash.clone(),
-                key_name: older.key_name.clone(),
-                already_gone,
-            });
-        }
-        Ok(out)
+        // Issue 6 wiring: the usage-aware retirement lives in engine/retire.rs.
+        let plan = self
+            .plan_retirement(scope, current, policy, now, last_rotated, retire::Mode::Act)
+            .await?;
+        Ok(Retirement {
+            kept: retire::fix_grace(plan.kept, current, last_rotated),
+            retired: plan.retired,
+        })
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1103,12 +1082,7 @@ impl Engine {
         if let Some(current) = &current_record {
             let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
             for older in &current.older_keys {
-                let mut since = older.superseded_at;
-                if Some(since) == latest {
-                    if let Some(rotated) = desc.last_rotated {
-                        since = since.max(rotated);
-                    }
-                }
+                let since = retire::grace_start(older, latest, desc.last_rotated);
                 let retirable_at = policy.retirable_at(since);
                 older_keys.push(OlderKeyStatus {
                     key_hash: older.key_hash.clone(),
@@ -1129,6 +1103,24 @@ impl Engine {
             versions,
             older_keys,
             grace_period_seconds: policy.grace_period.as_secs(),
+            // Issue 6 wiring: what retirement would do now (no change anywhere).
+            retirement: match &current_record {
+                Some(current) => self
+                    .plan_retirement(
+                        &scope,
+                        current,
+                        &policy,
+                        now,
+                        desc.last_rotated,
+                        retire::Mode::Preview,
+                    )
+                    .await
+                    .map(|plan| plan.keys)
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+            observation_window_seconds: policy.observation_window.as_secs(),
+            disable_first: policy.disable_first,
         })
     }
 

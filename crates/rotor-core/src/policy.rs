@@ -20,13 +20,18 @@
 //! | `ROTOR_GRACE_PERIOD` | how long an old key stays alive after it stopped being current (`2h`, `1d`, `0s`) | `2h` |
 //! | `ROTOR_TEST_MODE` | `auth` (`GET /key` with the new key) or `completion` (also one minimal chat completion) | `auth` |
 //! | `ROTOR_TEST_MODEL` | the model of the completion test | `openai/gpt-4o-mini` |
+//! | `ROTOR_OBSERVATION_WINDOW` | after its grace period, an old key is deleted only once its `usage` has not grown for this long (`0s` = grace period only) | `0s` |
+//! | `ROTOR_DISABLE_FIRST` | `true`: disable a drained old key first (reversible) and delete it `disable_delay` later | `false` |
+//! | `ROTOR_DISABLE_DELAY` | how long a disabled old key stays disabled before it is deleted | `1h` |
+//! | `ROTOR_MAX_RETIREMENT_WAIT` | an old key whose usage still grows this long after its grace period is reported as stuck (never deleted without `--force`) | `7d` |
 //!
 //! # Per-secret overrides (the document's `rotation` object)
 //!
 //! The same settings, lower-case without the prefix: `name_template`, `limit` (number, `null` =
 //! unlimited, `"current"`), `limit_reset` (`"daily"`…, `null` = never, `"current"`),
 //! `include_byok_in_limit` (boolean or `"current"`), `expires_after` (duration or `null`),
-//! `grace_period`, `test_mode`, `test_model`. Durations use the forms `30s`, `15m`, `2h`, `30d`.
+//! `grace_period`, `test_mode`, `test_model`, `observation_window`, `disable_first` (boolean),
+//! `disable_delay`, `max_retirement_wait`. Durations use the forms `30s`, `15m`, `2h`, `30d`.
 //! Unknown fields are rejected (a typo must not silently fall back to a default).
 
 use std::fmt;
@@ -47,6 +52,13 @@ pub const DEFAULT_NAME_TEMPLATE: &str = "{secret} rotated {date}";
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(2 * 3600);
 /// The default model of the completion test.
 pub const DEFAULT_TEST_MODEL: &str = "openai/gpt-4o-mini";
+/// The default observation window: zero (an old key is retired as soon as its grace period has
+/// passed, whatever its usage).
+pub const DEFAULT_OBSERVATION_WINDOW: Duration = Duration::ZERO;
+/// The default delay between disabling an old key and deleting it (with `disable_first`): 1 hour.
+pub const DEFAULT_DISABLE_DELAY: Duration = Duration::from_secs(3600);
+/// The default maximum wait for an old key's traffic to drain after its grace period: 7 days.
+pub const DEFAULT_MAX_RETIREMENT_WAIT: Duration = Duration::from_secs(7 * 86_400);
 
 /// A key setting that is either copied from the current key or given.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,10 +126,15 @@ pub struct PolicyOverrides {
     pub grace_period: Option<Duration>,
     pub test_mode: Option<TestMode>,
     pub test_model: Option<String>,
+    pub observation_window: Option<Duration>,
+    pub disable_first: Option<bool>,
+    pub disable_delay: Option<Duration>,
+    pub max_retirement_wait: Option<Duration>,
 }
 
 const OVERRIDE_FIELDS: &str = "name_template, limit, limit_reset, include_byok_in_limit, expires_after, \
-                               grace_period, test_mode, test_model";
+                               grace_period, test_mode, test_model, observation_window, disable_first, \
+                               disable_delay, max_retirement_wait";
 
 impl PolicyOverrides {
     /// Parses the `rotation` object of a document. Errors name the field, never echo values.
@@ -190,6 +207,18 @@ impl PolicyOverrides {
                     Some(s) if !s.trim().is_empty() => o.test_model = Some(s.to_owned()),
                     _ => return Err(bad(MODEL_EXPECTED)),
                 },
+                "observation_window" | "disable_delay" | "max_retirement_wait" => {
+                    let s = v.as_str().ok_or_else(|| bad(DURATION_EXPECTED))?;
+                    let d = humantime::parse_duration(s).map_err(|_| bad(DURATION_EXPECTED))?;
+                    match name.as_str() {
+                        "observation_window" => o.observation_window = Some(d),
+                        "disable_delay" => o.disable_delay = Some(d),
+                        _ => o.max_retirement_wait = Some(d),
+                    }
+                }
+                "disable_first" => {
+                    o.disable_first = Some(v.as_bool().ok_or_else(|| bad(BOOL_EXPECTED))?);
+                }
                 _ => {
                     return Err(bad(&format!("no such setting (known: {OVERRIDE_FIELDS})")));
                 }
@@ -250,6 +279,21 @@ impl PolicyOverrides {
         if let Some(t) = &self.test_model {
             m.insert("test_model".into(), Value::from(t.clone()));
         }
+        if let Some(d) = self.observation_window {
+            m.insert("observation_window".into(), Value::from(format_duration(d)));
+        }
+        if let Some(b) = self.disable_first {
+            m.insert("disable_first".into(), Value::from(b));
+        }
+        if let Some(d) = self.disable_delay {
+            m.insert("disable_delay".into(), Value::from(format_duration(d)));
+        }
+        if let Some(d) = self.max_retirement_wait {
+            m.insert(
+                "max_retirement_wait".into(),
+                Value::from(format_duration(d)),
+            );
+        }
         Value::Object(m)
     }
 }
@@ -274,6 +318,15 @@ pub struct Policy {
     pub grace_period: Duration,
     pub test_mode: TestMode,
     pub test_model: String,
+    /// After its grace period, an old key is deleted only once its usage has not grown for this
+    /// long (zero: the grace period alone decides).
+    pub observation_window: Duration,
+    /// Disable a drained old key first, delete it [`disable_delay`](Self::disable_delay) later.
+    pub disable_first: bool,
+    /// How long a disabled old key stays disabled before it is deleted.
+    pub disable_delay: Duration,
+    /// An old key still receiving traffic this long after its grace period is reported as stuck.
+    pub max_retirement_wait: Duration,
 }
 
 /// Policy defaults from configuration (the same type as a resolved [`Policy`]).
@@ -290,6 +343,10 @@ impl Default for Policy {
             grace_period: DEFAULT_GRACE_PERIOD,
             test_mode: TestMode::Auth,
             test_model: DEFAULT_TEST_MODEL.to_owned(),
+            observation_window: DEFAULT_OBSERVATION_WINDOW,
+            disable_first: false,
+            disable_delay: DEFAULT_DISABLE_DELAY,
+            max_retirement_wait: DEFAULT_MAX_RETIREMENT_WAIT,
         }
     }
 }
@@ -322,6 +379,7 @@ const BYOK_EXPECTED: &str = "true, false or \"current\"";
 const DURATION_EXPECTED: &str = "a duration such as 30s, 15m, 2h or 30d";
 const EXPIRES_EXPECTED: &str = "a duration such as 12h or 30d, or null/none (never expire)";
 const TEST_MODE_EXPECTED: &str = "auth or completion";
+const BOOL_EXPECTED: &str = "true or false";
 const MODEL_EXPECTED: &str = "a non-empty model id such as openai/gpt-4o-mini";
 
 fn parse_limit_reset(s: &str) -> Option<Setting<Option<LimitReset>>> {
@@ -429,6 +487,30 @@ impl Policy {
         if let Some(v) = get("ROTOR_TEST_MODEL") {
             p.test_model = v;
         }
+        for (var, field) in [
+            ("ROTOR_OBSERVATION_WINDOW", &mut p.observation_window),
+            ("ROTOR_DISABLE_DELAY", &mut p.disable_delay),
+            ("ROTOR_MAX_RETIREMENT_WAIT", &mut p.max_retirement_wait),
+        ] {
+            if let Some(v) = get(var) {
+                *field = humantime::parse_duration(&v).map_err(|_| PolicyError::Env {
+                    var,
+                    expected: DURATION_EXPECTED,
+                })?;
+            }
+        }
+        if let Some(v) = get("ROTOR_DISABLE_FIRST") {
+            p.disable_first = match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(PolicyError::Env {
+                        var: "ROTOR_DISABLE_FIRST",
+                        expected: BOOL_EXPECTED,
+                    });
+                }
+            };
+        }
         Ok(p)
     }
 
@@ -459,6 +541,18 @@ impl Policy {
         }
         if let Some(t) = &o.test_model {
             p.test_model = t.clone();
+        }
+        if let Some(d) = o.observation_window {
+            p.observation_window = d;
+        }
+        if let Some(b) = o.disable_first {
+            p.disable_first = b;
+        }
+        if let Some(d) = o.disable_delay {
+            p.disable_delay = d;
+        }
+        if let Some(d) = o.max_retirement_wait {
+            p.max_retirement_wait = d;
         }
         p
     }
@@ -562,6 +656,10 @@ mod tests {
             ("ROTOR_TEST_MODE", "completion"),
             ("ROTOR_TEST_MODEL", "m/x"),
             ("ROTOR_NAME_TEMPLATE", "app {date}"),
+            ("ROTOR_OBSERVATION_WINDOW", "15m"),
+            ("ROTOR_DISABLE_FIRST", "true"),
+            ("ROTOR_DISABLE_DELAY", "30m"),
+            ("ROTOR_MAX_RETIREMENT_WAIT", "2d"),
         ]
         .into();
         let p = Policy::from_vars(|k| env.get(k).map(|s| s.to_string())).unwrap();
@@ -572,6 +670,10 @@ mod tests {
         assert_eq!(p.grace_period, Duration::ZERO);
         assert_eq!(p.test_mode, TestMode::Completion);
         assert_eq!(p.name_template, "app {date}");
+        assert_eq!(p.observation_window, Duration::from_secs(900));
+        assert!(p.disable_first);
+        assert_eq!(p.disable_delay, Duration::from_secs(1800));
+        assert_eq!(p.max_retirement_wait, Duration::from_secs(2 * 86400));
 
         for (var, val) in [
             ("ROTOR_LIMIT", "lots"),
@@ -580,6 +682,8 @@ mod tests {
             ("ROTOR_TEST_MODE", "ping"),
             ("ROTOR_NAME_TEMPLATE", "{secret} {oops}"),
             ("ROTOR_LIMIT_RESET", "hourly"),
+            ("ROTOR_OBSERVATION_WINDOW", "a while"),
+            ("ROTOR_DISABLE_FIRST", "maybe"),
         ] {
             let err = Policy::from_vars(|k| (k == var).then(|| val.to_owned())).unwrap_err();
             assert!(err.to_string().contains(var), "{err}");
@@ -590,12 +694,18 @@ mod tests {
     fn overrides_round_trip_and_merge() {
         let v: Value = serde_json::json!({
             "limit": null, "limit_reset": "weekly", "grace_period": "1h",
-            "include_byok_in_limit": "current", "expires_after": "7d", "test_mode": "completion"
+            "include_byok_in_limit": "current", "expires_after": "7d", "test_mode": "completion",
+            "observation_window": "10m", "disable_first": true, "disable_delay": "5m",
+            "max_retirement_wait": "3d"
         });
         let o = PolicyOverrides::from_json(v, "s").unwrap();
         assert_eq!(PolicyOverrides::from_json(o.to_json(), "s").unwrap(), o);
         let p = Policy::default().with_overrides(Some(&o));
         assert_eq!(p.grace_period, Duration::from_secs(3600));
+        assert_eq!(p.observation_window, Duration::from_secs(600));
+        assert!(p.disable_first);
+        assert_eq!(p.disable_delay, Duration::from_secs(300));
+        assert_eq!(p.max_retirement_wait, Duration::from_secs(3 * 86400));
         assert_eq!(p.key_settings(None).limit, None);
         assert_eq!(p.key_settings(None).limit_reset, Some(LimitReset::Weekly));
         let err = PolicyOverrides::from_json(serde_json::json!({"grace": "1h"}), "s").unwrap_err();

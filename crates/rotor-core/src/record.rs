@@ -62,13 +62,74 @@ pub struct KeyRecord {
 
 /// An older key of a secret that is still alive at OpenRouter (no key material: the plaintext is
 /// not kept once a key stops being current).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+///
+/// The retirement fields (issue 6) are optional in the JSON and left out while empty, so documents
+/// written before them parse unchanged and documents without retirement state look as before.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct OlderKey {
     pub key_hash: String,
     pub key_name: String,
     pub created_at: DateTime<Utc>,
     /// When the key stopped being current (its grace period runs from here).
     pub superseded_at: DateTime<Utc>,
+    /// When its grace period started, once rotor has fixed it (written with the first retirement
+    /// state, because the store's `last_rotated` moves with every later write). `None`: the later
+    /// of `superseded_at` and the store's `last_rotated` for the key superseded last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_started_at: Option<DateTime<Utc>>,
+    /// Usage samples (time, cumulative USD usage at OpenRouter) taken after the grace period,
+    /// oldest first, at most [`MAX_USAGE_SAMPLES`]. The key has drained when the usage has not
+    /// grown over samples spanning the policy's `observation_window`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage_samples: Vec<UsageSample>,
+    /// When rotor disabled the key (`disable_first`); it is deleted `disable_delay` later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Why the key stopped being current, when it was not an ordinary rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_reason: Option<RetireReason>,
+}
+
+/// How many usage samples an [`OlderKey`] keeps (the oldest are dropped first).
+pub const MAX_USAGE_SAMPLES: usize = 8;
+
+impl OlderKey {
+    /// An older key with no retirement state yet.
+    pub fn new(
+        key_hash: impl Into<String>,
+        key_name: impl Into<String>,
+        created_at: DateTime<Utc>,
+        superseded_at: DateTime<Utc>,
+    ) -> Self {
+        OlderKey {
+            key_hash: key_hash.into(),
+            key_name: key_name.into(),
+            created_at,
+            superseded_at,
+            grace_started_at: None,
+            usage_samples: Vec::new(),
+            disabled_at: None,
+            retire_reason: None,
+        }
+    }
+}
+
+/// One observation of a key's cumulative usage at OpenRouter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct UsageSample {
+    pub at: DateTime<Utc>,
+    /// OpenRouter's `usage` (USD, cumulative) at `at`.
+    pub usage: f64,
+}
+
+/// Why an older key stopped being current, when it was not an ordinary rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetireReason {
+    /// `rotor rollback` made the previous key current again; this key had failed.
+    RolledBack,
+    /// An operator re-enabled the key (`rotor retire --reenable`); its retirement restarted.
+    Reenabled,
 }
 
 /// Why a stored document could not be read. Messages never contain the document or any part of
@@ -207,7 +268,8 @@ impl KeyRecord {
             &mut obj,
             secret_id,
             "older_keys",
-            "a list of objects with key_hash, key_name, created_at and superseded_at",
+            "a list of objects with key_hash, key_name, created_at and superseded_at (and optional \
+             grace_started_at, usage_samples, disabled_at, retire_reason)",
         )?
         .unwrap_or_default();
 

@@ -173,4 +173,10 @@ pub struct SecretStatus {
     pub versions: Vec<VersionStatus>,
     pub older_keys: Vec<OlderKeyStatus>,
     pub grace_period_seconds: u64,
+    /// Per older key: its usage trend and when it will be retired, or why not (issue 6).
+    pub retirement: Vec<crate::engine::KeyRetirement>,
+    /// The policy's observation window (0: the grace period alone decides).
+    pub observation_window_seconds: u64,
+    /// Whether drained keys are disabled before they are deleted.
+    pub disable_first: bool,
 }

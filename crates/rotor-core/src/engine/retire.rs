@@ -1,0 +1,866 @@
+//! Usage-aware retirement of older keys (issue 6): grace period, then "traffic has drained" (the
+//! key's `usage` at OpenRouter stopped growing over the policy's `observation_window`), then
+//! optionally disable first and delete `disable_delay` later. A key still receiving traffic past
+//! `max_retirement_wait` is never deleted without `force`: it is reported as stuck.
+//!
+//! # Where the retirement state lives
+//!
+//! Samples (time, usage), `disabled_at` and the fixed start of the grace period are recorded in the
+//! current document's `older_keys` entries (no key material). A stored value never changes, so
+//! [`Engine::retire`] persists a changed state by writing a *bookkeeping version*: a copy of the
+//! current document (same `api_key`) with the updated `older_keys`, through the staged lifecycle
+//! with a fresh token (`begin_rotation`, `put_pending`, `promote`). Applications keep reading the
+//! same key; every live key stays recorded in whichever version is current at every instant, and a
+//! crash between the calls leaves at worst a pending copy of the current document (`rotor rotate
+//! --resume` promotes it, `rotor rotate` reports it). Writes are throttled: at most one per
+//! observation window per key while its traffic continues, none while nothing changes. Trade-offs:
+//! after a bookkeeping write AWSPREVIOUS holds the current key (rollback is possible only before
+//! retirement of the previous key starts, i.e. within its grace period), and the store's
+//! `last_rotated` moves (rotor fixes each key's `grace_started_at` in the same write, so grace
+//! periods do not move with it). The next rotation's createSecret carries the state forward in the
+//! document it writes anyway.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rotor_openrouter::UpdateKeyRequest;
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use super::{Engine, EngineError, RetiredKey, Scope, or_err, pending_rotation, store_err};
+use crate::policy::Policy;
+use crate::record::{KeyRecord, MAX_USAGE_SAMPLES, OlderKey, RetireReason, UsageSample};
+use crate::store::{SecretStore, Stage, StoreError};
+
+/// What retirement decided for one older key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum RetireDecision {
+    /// Inside its grace period: alive, recorded, not observed yet.
+    InGrace { until: DateTime<Utc> },
+    /// Past its grace period, traffic not (yet) seen to drain: rotor sampled its usage and checks
+    /// again after `check_after`.
+    Observing {
+        check_after: DateTime<Utc>,
+        /// Whether its usage grew since the previous sample.
+        usage_grew: bool,
+    },
+    /// Still receiving traffic `max_retirement_wait` after its grace period: not deleted, reported.
+    /// `rotor retire --force` deletes it anyway.
+    Stuck {
+        /// When the maximum wait ended.
+        since: DateTime<Utc>,
+        /// Usage growth (USD) over the recorded samples.
+        usage_growth: f64,
+    },
+    /// Disabled (reversibly: `rotor retire --reenable HASH`); deleted after `delete_after`.
+    Disabled { delete_after: DateTime<Utc> },
+    /// Someone re-enabled the key after rotor disabled it: observation starts again.
+    Reenabled,
+    /// Would be deleted (or disabled, with `disable_first`) now: shown by `status` only.
+    Due { action: DueAction },
+    /// Deleted at OpenRouter (or found already gone).
+    Deleted {
+        reason: DeleteReason,
+        already_gone: bool,
+    },
+}
+
+/// What a due key would undergo (status preview).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueAction {
+    Disable,
+    Delete,
+}
+
+/// Why a key was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteReason {
+    /// Grace period passed and its usage did not grow over the observation window.
+    Drained,
+    /// Disabled for `disable_delay`.
+    DisableDelayPassed,
+    /// `--force` (or an emergency revocation).
+    Forced,
+    /// OpenRouter no longer has it.
+    AlreadyGone,
+}
+
+/// One older key in a [`RetireReport`] or a status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyRetirement {
+    pub key_hash: String,
+    pub key_name: String,
+    pub superseded_at: DateTime<Utc>,
+    /// When its grace period ends (ended).
+    pub grace_ends_at: DateTime<Utc>,
+    /// Its usage at OpenRouter now (USD), when read.
+    pub usage: Option<f64>,
+    /// Recorded samples plus the one taken now, oldest first.
+    pub usage_samples: Vec<UsageSample>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub retire_reason: Option<RetireReason>,
+    #[serde(flatten)]
+    pub decision: RetireDecision,
+}
+
+impl KeyRetirement {
+    /// A short human-readable trend of the recorded usage (`$0.0010 → $0.0030 (+$0.0020)`).
+    pub fn usage_trend(&self) -> Option<String> {
+        let first = self.usage_samples.first()?;
+        let last = self.usage_samples.last()?;
+        if self.usage_samples.len() == 1 {
+            return Some(format!("${:.4} (one sample)", last.usage));
+        }
+        Some(format!(
+            "${:.4} → ${:.4} ({:+.4} over {})",
+            first.usage,
+            last.usage,
+            last.usage - first.usage,
+            humantime::format_duration(Duration::from_secs(
+                (last.at - first.at).num_seconds().max(0).unsigned_abs()
+            ))
+        ))
+    }
+}
+
+/// The result of [`Engine::retire`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetireReport {
+    pub secret_id: String,
+    /// Every older key that was recorded, with what happened to it.
+    pub keys: Vec<KeyRetirement>,
+    /// Keys deleted now (or found already gone).
+    pub retired: Vec<RetiredKey>,
+    /// Keys disabled now (`disable_first`).
+    pub disabled: Vec<String>,
+    /// At least one key still receives traffic past `max_retirement_wait` (metric/alert hook).
+    pub stuck: bool,
+    /// The bookkeeping version written to save the retirement state, if any.
+    pub saved_version: Option<String>,
+    /// Why the state was not saved, when it changed but could not be.
+    pub note: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl RetireReport {
+    /// Keys still being observed (past grace, not drained, not stuck).
+    pub fn observing(&self) -> impl Iterator<Item = &KeyRetirement> {
+        self.keys
+            .iter()
+            .filter(|k| matches!(k.decision, RetireDecision::Observing { .. }))
+    }
+}
+
+/// The result of [`Engine::reenable`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReenableReport {
+    pub secret_id: String,
+    pub key_hash: String,
+    /// Whether the key was disabled at OpenRouter (false: it already worked).
+    pub was_disabled: bool,
+    /// When rotor will consider retiring it again (a fresh grace period from now).
+    pub grace_ends_at: DateTime<Utc>,
+    pub saved_version: Option<String>,
+}
+
+/// How [`Engine::plan_retirement`] acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Delete/disable what is due.
+    Act,
+    /// Delete every older key now (`--force`, revoke).
+    Force,
+    /// Change nothing anywhere; report what is due (`status`).
+    Preview,
+}
+
+/// What [`Engine::plan_retirement`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// The older keys to keep recording, with their updated state.
+    pub kept: Vec<OlderKey>,
+    pub keys: Vec<KeyRetirement>,
+    pub retired: Vec<RetiredKey>,
+    pub disabled: Vec<String>,
+    pub stuck: bool,
+    /// Whether the recorded state changed enough to be worth a bookkeeping write.
+    pub changed: bool,
+}
+
+fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn same_usage(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+/// When the grace period of `older` started: the fixed `grace_started_at`, else the later of its
+/// `superseded_at` and `last_rotated` for the key superseded last (a rotation that stayed pending
+/// for long must not shorten its grace).
+pub(crate) fn grace_start(
+    older: &OlderKey,
+    latest_superseded: Option<DateTime<Utc>>,
+    last_rotated: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    if let Some(t) = older.grace_started_at {
+        return t;
+    }
+    let mut since = older.superseded_at;
+    if Some(since) == latest_superseded {
+        if let Some(rotated) = last_rotated {
+            since = since.max(rotated);
+        }
+    }
+    since
+}
+
+impl Engine {
+    /// Retires the older keys of a secret whose time has come (the library entry point of `rotor
+    /// retire`, the daemon and the Lambda's `{"rotor":"retire"}`): deletes (or, with
+    /// `disable_first`, disables, and later deletes) keys past their grace period whose usage has
+    /// drained; samples the others' usage; reports keys still receiving traffic past
+    /// `max_retirement_wait` as stuck ([`RetireReport::stuck`]). `force` deletes every older key
+    /// now. Never touches the current or pending key. Saves the retirement state in a bookkeeping
+    /// version when it changed (see the module docs); while a rotation is in progress the state is
+    /// not saved ([`RetireReport::note`]).
+    pub async fn retire(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        force: bool,
+    ) -> Result<RetireReport, EngineError> {
+        let mode = if force { Mode::Force } else { Mode::Act };
+        self.retire_with_mode(store, secret_id, mode).await
+    }
+
+    pub(crate) async fn retire_with_mode(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        mode: Mode,
+    ) -> Result<RetireReport, EngineError> {
+        let started = Instant::now();
+        let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        let Some(from) = desc.with_stage(Stage::Current).map(|v| v.id.clone()) else {
+            return Err(EngineError::Precondition {
+                scope,
+                message: "the secret has no AWSCURRENT value; create it with `rotor init`".into(),
+            });
+        };
+        let current = self.read_current(store, &scope).await?;
+        let policy = self.defaults.with_overrides(current.rotation.as_ref());
+        let now = self.clock.now();
+        let plan = self
+            .plan_retirement(&scope, &current, &policy, now, desc.last_rotated, mode)
+            .await?;
+
+        let mut saved_version = None;
+        let mut note = None;
+        if plan.changed {
+            if let Some(other) = pending_rotation(&desc) {
+                note = Some(format!(
+                    "a rotation (token {other}) is in progress, so the retirement state (usage samples, \
+                     disabled keys) was not saved; it is sampled again at the next run"
+                ));
+            } else {
+                let mut record = current.clone();
+                record.older_keys = fix_grace(plan.kept.clone(), &current, desc.last_rotated);
+                match self
+                    .write_successor(store, &scope, &from, &record, "saving the retirement state")
+                    .await
+                {
+                    Ok(token) => saved_version = Some(token),
+                    // Another writer won: nothing is lost but samples (deleted keys are found
+                    // gone by the next run, disabled ones by their state at OpenRouter).
+                    Err(EngineError::Conflict { message, .. }) => note = Some(message),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let report = RetireReport {
+            secret_id: secret_id.to_owned(),
+            keys: plan.keys,
+            retired: plan.retired,
+            disabled: plan.disabled,
+            stuck: plan.stuck,
+            saved_version,
+            note,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        let observing = report.observing().count();
+        if report.stuck {
+            error!(
+                secret_id,
+                retired = report.retired.len(),
+                disabled = report.disabled.len(),
+                observing,
+                stuck = true,
+                duration_ms = report.duration_ms,
+                "retirement: an old key still receives traffic past max_retirement_wait; it was NOT deleted \
+                 (find what still uses it, or `rotor retire --force`)"
+            );
+        } else {
+            info!(
+                secret_id,
+                retired = report.retired.len(),
+                disabled = report.disabled.len(),
+                observing,
+                stuck = false,
+                saved_version = report.saved_version.as_deref().unwrap_or(""),
+                duration_ms = report.duration_ms,
+                "retirement finished"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Decides (and, unless previewing, carries out) the retirement of every older key recorded
+    /// in `current`. Used by [`retire`](Self::retire), by createSecret and by `status` (preview).
+    pub(crate) async fn plan_retirement(
+        &self,
+        scope: &Scope,
+        current: &KeyRecord,
+        policy: &Policy,
+        now: DateTime<Utc>,
+        last_rotated: Option<DateTime<Utc>>,
+        mode: Mode,
+    ) -> Result<Plan, EngineError> {
+        let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
+        let mut plan = Plan::default();
+        for older in &current.older_keys {
+            if older.key_hash == current.key_hash {
+                continue;
+            }
+            let since = grace_start(older, latest, last_rotated);
+            self.plan_key(scope, older, since, policy, now, mode, &mut plan)
+                .await?;
+        }
+        Ok(plan)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_key(
+        &self,
+        scope: &Scope,
+        older: &OlderKey,
+        since: DateTime<Utc>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+        mode: Mode,
+        plan: &mut Plan,
+    ) -> Result<(), EngineError> {
+        let grace_ends_at = plus(since, policy.grace_period);
+        let mut k = older.clone();
+        let entry = |k: &OlderKey, usage: Option<f64>, decision: RetireDecision| KeyRetirement {
+            key_hash: k.key_hash.clone(),
+            key_name: k.key_name.clone(),
+            superseded_at: k.superseded_at,
+            grace_ends_at,
+            usage,
+            usage_samples: k.usage_samples.clone(),
+            disabled_at: k.disabled_at,
+            retire_reason: k.retire_reason,
+            decision,
+        };
+        let key = match self.client.get_key(&k.key_hash).await {
+            Ok(key) => key,
+            Err(e) if e.is_not_found() => {
+                if mode != Mode::Preview {
+                    plan.changed = true;
+                    plan.retired.push(RetiredKey {
+                        key_hash: k.key_hash.clone(),
+                        key_name: k.key_name.clone(),
+                        already_gone: true,
+                    });
+                }
+                plan.keys.push(entry(
+                    &k,
+                    None,
+                    RetireDecision::Deleted {
+                        reason: DeleteReason::AlreadyGone,
+                        already_gone: true,
+                    },
+                ));
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(or_err(
+                    scope,
+                    &format!("reading older key {} (GET /keys/{{hash}})", k.key_hash),
+                    e,
+                ));
+            }
+        };
+
+        if mode == Mode::Force {
+            let already_gone = self.delete_older(scope, &k, "forced").await?;
+            plan.changed = true;
+            plan.retired.push(RetiredKey {
+                key_hash: k.key_hash.clone(),
+                key_name: k.key_name.clone(),
+                already_gone,
+            });
+            plan.keys.push(entry(
+                &k,
+                Some(key.usage),
+                RetireDecision::Deleted {
+                    reason: DeleteReason::Forced,
+                    already_gone,
+                },
+            ));
+            return Ok(());
+        }
+
+        if now < grace_ends_at {
+            plan.keys.push(entry(
+                &k,
+                Some(key.usage),
+                RetireDecision::InGrace {
+                    until: grace_ends_at,
+                },
+            ));
+            plan.kept.push(k);
+            return Ok(());
+        }
+
+        // Rotor disabled it, someone enabled it again: respect that and observe from scratch.
+        if k.disabled_at.is_some() && !key.disabled {
+            if mode != Mode::Preview {
+                k.disabled_at = None;
+                k.usage_samples = vec![UsageSample {
+                    at: now,
+                    usage: key.usage,
+                }];
+                plan.changed = true;
+                warn!(
+                    secret_id = scope.secret.as_str(),
+                    key_hash = k.key_hash.as_str(),
+                    "an old key rotor had disabled was re-enabled; observing its usage again"
+                );
+            }
+            plan.keys
+                .push(entry(&k, Some(key.usage), RetireDecision::Reenabled));
+            plan.kept.push(k);
+            return Ok(());
+        }
+
+        // Disabled (by rotor, or by hand): no traffic can reach it; delete after the delay.
+        if key.disabled {
+            let disabled_at = match k.disabled_at {
+                Some(t) => t,
+                None => {
+                    let t = key.updated_at.unwrap_or(now).min(now);
+                    if mode != Mode::Preview {
+                        k.disabled_at = Some(t);
+                        plan.changed = true;
+                    }
+                    t
+                }
+            };
+            let delete_after = plus(disabled_at, policy.disable_delay);
+            if now < delete_after {
+                plan.keys.push(entry(
+                    &k,
+                    Some(key.usage),
+                    RetireDecision::Disabled { delete_after },
+                ));
+                plan.kept.push(k);
+                return Ok(());
+            }
+            return self
+                .delete_planned(
+                    scope,
+                    k,
+                    key.usage,
+                    DeleteReason::DisableDelayPassed,
+                    mode,
+                    plan,
+                    grace_ends_at,
+                )
+                .await;
+        }
+
+        // Past grace and enabled: has its traffic drained?
+        let window =
+            chrono::Duration::from_std(policy.observation_window).unwrap_or(chrono::Duration::MAX);
+        let fresh = UsageSample {
+            at: now,
+            usage: key.usage,
+        };
+        // The start of the run of samples with today's usage (the fresh one included).
+        let run_start = k
+            .usage_samples
+            .iter()
+            .rev()
+            .take_while(|s| same_usage(s.usage, key.usage))
+            .last()
+            .map(|s| s.at)
+            .unwrap_or(now);
+        let drained = now - run_start >= window;
+        let last = k.usage_samples.last().copied();
+        let usage_grew = last.is_some_and(|s| !same_usage(s.usage, key.usage));
+        if drained {
+            if policy.disable_first {
+                if mode == Mode::Preview {
+                    plan.keys.push(entry(
+                        &k,
+                        Some(key.usage),
+                        RetireDecision::Due {
+                            action: DueAction::Disable,
+                        },
+                    ));
+                    plan.kept.push(k);
+                    return Ok(());
+                }
+                self.client
+                    .update_key(
+                        &k.key_hash,
+                        &UpdateKeyRequest {
+                            disabled: Some(true),
+                            ..UpdateKeyRequest::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| {
+                        or_err(
+                            scope,
+                            &format!("disabling drained older key {}", k.key_hash),
+                            e,
+                        )
+                    })?;
+                info!(
+                    secret_id = scope.secret.as_str(),
+                    key_hash = k.key_hash.as_str(),
+                    "disabled a drained old key (re-enable: `rotor retire <target> --reenable <hash>`)"
+                );
+                k.disabled_at = Some(now);
+                plan.changed = true;
+                plan.disabled.push(k.key_hash.clone());
+                let delete_after = plus(now, policy.disable_delay);
+                if now < delete_after {
+                    plan.keys.push(entry(
+                        &k,
+                        Some(key.usage),
+                        RetireDecision::Disabled { delete_after },
+                    ));
+                    plan.kept.push(k);
+                    return Ok(());
+                }
+                return self
+                    .delete_planned(
+                        scope,
+                        k,
+                        key.usage,
+                        DeleteReason::DisableDelayPassed,
+                        mode,
+                        plan,
+                        grace_ends_at,
+                    )
+                    .await;
+            }
+            return self
+                .delete_planned(
+                    scope,
+                    k,
+                    key.usage,
+                    DeleteReason::Drained,
+                    mode,
+                    plan,
+                    grace_ends_at,
+                )
+                .await;
+        }
+
+        // Not drained. Record the fresh sample when it starts the observation or a new baseline
+        // (at most one write per observation window while traffic continues).
+        let persist = match last {
+            None => true,
+            Some(s) => !same_usage(s.usage, key.usage) && now - s.at >= window,
+        };
+        let later = |t: DateTime<Utc>, n: i32| {
+            (0..n).fold(t, |t, _| {
+                t.checked_add_signed(window)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            })
+        };
+        let check_after = match last {
+            _ if persist => later(now, 1),
+            _ if !usage_grew => later(run_start, 1),
+            // The new baseline is recorded once the last sample is a window old.
+            Some(s) => later(s.at, 2),
+            None => later(now, 1),
+        };
+        if mode != Mode::Preview && persist {
+            k.usage_samples.push(fresh);
+            let excess = k.usage_samples.len().saturating_sub(MAX_USAGE_SAMPLES);
+            k.usage_samples.drain(..excess);
+            plan.changed = true;
+        }
+        let stuck_since = plus(grace_ends_at, policy.max_retirement_wait);
+        let decision = if now >= stuck_since {
+            plan.stuck = true;
+            let first = k
+                .usage_samples
+                .first()
+                .map(|s| s.usage)
+                .unwrap_or(key.usage);
+            warn!(
+                secret_id = scope.secret.as_str(),
+                key_hash = k.key_hash.as_str(),
+                usage = key.usage,
+                "an old key still receives traffic past max_retirement_wait; not deleting it"
+            );
+            RetireDecision::Stuck {
+                since: stuck_since,
+                usage_growth: key.usage - first,
+            }
+        } else {
+            RetireDecision::Observing {
+                check_after,
+                usage_grew,
+            }
+        };
+        let mut shown = entry(&k, Some(key.usage), decision);
+        if !persist {
+            shown.usage_samples.push(fresh);
+        }
+        plan.keys.push(shown);
+        plan.kept.push(k);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn delete_planned(
+        &self,
+        scope: &Scope,
+        k: OlderKey,
+        usage: f64,
+        reason: DeleteReason,
+        mode: Mode,
+        plan: &mut Plan,
+        grace_ends_at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let mut shown = KeyRetirement {
+            key_hash: k.key_hash.clone(),
+            key_name: k.key_name.clone(),
+            superseded_at: k.superseded_at,
+            grace_ends_at,
+            usage: Some(usage),
+            usage_samples: k.usage_samples.clone(),
+            disabled_at: k.disabled_at,
+            retire_reason: k.retire_reason,
+            decision: RetireDecision::Due {
+                action: DueAction::Delete,
+            },
+        };
+        if mode == Mode::Preview {
+            plan.keys.push(shown);
+            plan.kept.push(k);
+            return Ok(());
+        }
+        let why = match reason {
+            DeleteReason::Drained => "its grace period passed and its traffic drained",
+            DeleteReason::DisableDelayPassed => "it was disabled for disable_delay",
+            DeleteReason::Forced => "forced",
+            DeleteReason::AlreadyGone => "already gone",
+        };
+        let already_gone = self.delete_older(scope, &k, why).await?;
+        plan.changed = true;
+        plan.retired.push(RetiredKey {
+            key_hash: k.key_hash.clone(),
+            key_name: k.key_name.clone(),
+            already_gone,
+        });
+        shown.decision = RetireDecision::Deleted {
+            reason,
+            already_gone,
+        };
+        plan.keys.push(shown);
+        Ok(())
+    }
+
+    async fn delete_older(
+        &self,
+        scope: &Scope,
+        k: &OlderKey,
+        why: &str,
+    ) -> Result<bool, EngineError> {
+        let already_gone = self.delete_key(&k.key_hash).await.map_err(|e| {
+            or_err(
+                scope,
+                &format!("retiring older key {} ({why})", k.key_hash),
+                e,
+            )
+        })?;
+        info!(
+            secret_id = scope.secret.as_str(),
+            token = scope.token.as_deref().unwrap_or(""),
+            key_hash = k.key_hash.as_str(),
+            already_gone,
+            reason = why,
+            "retired an older key"
+        );
+        Ok(already_gone)
+    }
+
+    /// Re-enables an older key of the secret (undoes `disable_first`, or re-enables a key disabled
+    /// by hand) and restarts its retirement: a fresh grace period from now, no samples. Refused for
+    /// a key the current document does not record as older.
+    pub async fn reenable(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        key_hash: &str,
+    ) -> Result<ReenableReport, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        let current = self.read_current(store, &scope).await?;
+        let Some(from) = desc.with_stage(Stage::Current).map(|v| v.id.clone()) else {
+            return Err(EngineError::Precondition {
+                scope,
+                message: "the secret has no AWSCURRENT value".into(),
+            });
+        };
+        if current.key_hash == key_hash {
+            return Err(EngineError::Precondition {
+                scope,
+                message: format!("key {key_hash} is the current key; only older keys are retired"),
+            });
+        }
+        if !current.older_keys.iter().any(|k| k.key_hash == key_hash) {
+            return Err(EngineError::Precondition {
+                scope,
+                message: format!(
+                    "key {key_hash} is not recorded as an older key of this secret (see `rotor status`); \
+                     rotor re-enables only keys it is retiring"
+                ),
+            });
+        }
+        let key = self.visible_key(&scope, "older", key_hash).await?;
+        if key.disabled {
+            self.client
+                .update_key(
+                    key_hash,
+                    &UpdateKeyRequest {
+                        disabled: Some(false),
+                        ..UpdateKeyRequest::default()
+                    },
+                )
+                .await
+                .map_err(|e| or_err(&scope, &format!("re-enabling key {key_hash}"), e))?;
+        }
+        let now = self.clock.now();
+        let policy = self.defaults.with_overrides(current.rotation.as_ref());
+        let mut record = current.clone();
+        let mut older = fix_grace(current.older_keys.clone(), &current, desc.last_rotated);
+        for k in older.iter_mut().filter(|k| k.key_hash == key_hash) {
+            k.grace_started_at = Some(now);
+            k.usage_samples.clear();
+            k.disabled_at = None;
+            k.retire_reason = Some(RetireReason::Reenabled);
+        }
+        record.older_keys = older;
+        let saved_version = if pending_rotation(&desc).is_some() {
+            None
+        } else {
+            Some(
+                self.write_successor(store, &scope, &from, &record, "saving the re-enabled key")
+                    .await?,
+            )
+        };
+        info!(
+            secret_id,
+            key_hash,
+            was_disabled = key.disabled,
+            "re-enabled an old key; its retirement restarts"
+        );
+        Ok(ReenableReport {
+            secret_id: secret_id.to_owned(),
+            key_hash: key_hash.to_owned(),
+            was_disabled: key.disabled,
+            grace_ends_at: plus(now, policy.grace_period),
+            saved_version,
+        })
+    }
+
+    /// Writes `record` as a new version and makes it current, through the staged lifecycle with a
+    /// fresh token (the old current version becomes AWSPREVIOUS). Returns the new version id.
+    /// `record` must record every live key of the secret (the caller's job). On a conflict
+    /// (another rotation started, or another promote won) nothing changed: AWSPENDING is cleared
+    /// again and [`EngineError::Conflict`] returned.
+    pub(crate) async fn write_successor(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        from: &str,
+        record: &KeyRecord,
+        what: &str,
+    ) -> Result<String, EngineError> {
+        let secret_id = scope.secret.as_str();
+        let token = uuid::Uuid::new_v4().to_string();
+        let conflict = |e: StoreError| EngineError::Conflict {
+            scope: scope.clone(),
+            message: format!(
+                "{what}: another rotation or writer changed the secret at the same time ({e}); \
+                 nothing was saved: run the command again"
+            ),
+        };
+        if let Err(e) = store.begin_rotation(secret_id, &token).await {
+            return Err(match e {
+                StoreError::Conflict { .. } => conflict(e),
+                e => store_err(
+                    scope.clone(),
+                    &format!("{what} (starting a new version)"),
+                    e,
+                ),
+            });
+        }
+        let result = async {
+            store
+                .put_pending(secret_id, &token, &record.to_secret_string())
+                .await?;
+            store.promote(secret_id, &token, from).await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(token),
+            Err(e) => {
+                // Leave no half-written version pending (best effort: if this fails too, the
+                // pending copy records the same keys and `rotor rotate --resume` finishes it).
+                let _ = store.clear_pending(secret_id, &token).await;
+                Err(match e {
+                    StoreError::Conflict { .. } => conflict(e),
+                    e => store_err(
+                        scope.clone(),
+                        &format!("{what} (writing version {token})"),
+                        e,
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// `older` with every entry's grace start fixed (the store's `last_rotated` moves with the write
+/// about to happen).
+pub(crate) fn fix_grace(
+    mut older: Vec<OlderKey>,
+    current: &KeyRecord,
+    last_rotated: Option<DateTime<Utc>>,
+) -> Vec<OlderKey> {
+    let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
+    for k in &mut older {
+        if k.grace_started_at.is_none() {
+            k.grace_started_at = Some(grace_start(k, latest, last_rotated));
+        }
+    }
+    older
+}

@@ -1,0 +1,169 @@
+//! Orphan sweep (issue 6): OpenRouter keys that carry rotor's name tag but that no version of any
+//! given secret references.
+//!
+//! A key is *referenced* by a secret when any version the store still lists (any stage, or none)
+//! holds it as its key or in its `older_keys`, or when its tag is the tag of the secret's rotation
+//! in progress (its key may not be stored yet). A document that cannot be parsed makes the sweep
+//! fail: rotor cannot know which keys it references, so it will not call anything an orphan.
+//! Keys younger than `min_age` are reported but never deleted (a rotation of a secret that was not
+//! given may have just created one).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rotor_openrouter::ListKeysOptions;
+use serde::Serialize;
+use tracing::warn;
+
+use super::{Engine, EngineError, Scope, or_err, pending_rotation, store_err};
+use crate::policy::{rotor_tag, tag_of_name};
+use crate::record::KeyRecord;
+use crate::store::{SecretStore, StoreError, VersionSelector};
+
+/// A rotor-tagged key no given secret references.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrphanKey {
+    pub key_hash: String,
+    pub key_name: String,
+    pub created_at: DateTime<Utc>,
+    pub age_seconds: i64,
+    pub usage: f64,
+    pub disabled: bool,
+    /// Younger than the sweep's minimum age: reported, never deleted.
+    pub too_new: bool,
+    /// Deleted by this sweep (`false` when only listing).
+    pub deleted: bool,
+}
+
+/// The result of [`Engine::sweep`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepReport {
+    /// The secrets whose versions were read.
+    pub secrets: Vec<String>,
+    /// How many rotor-tagged keys exist in the account.
+    pub rotor_keys: usize,
+    /// How many of them the secrets reference.
+    pub referenced: usize,
+    pub orphans: Vec<OrphanKey>,
+}
+
+/// What a secret references: key hashes and tags of rotations in progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    pub hashes: BTreeSet<String>,
+    pub tags: BTreeSet<String>,
+}
+
+impl Engine {
+    /// Every key hash any version of the secret references, and the tag of its rotation in
+    /// progress.
+    pub async fn references(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+    ) -> Result<References, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        let mut refs = References::default();
+        if let Some(token) = pending_rotation(&desc) {
+            refs.tags.insert(rotor_tag(&desc.secret_id, token));
+        }
+        for v in &desc.versions {
+            let sel = VersionSelector::Version {
+                id: v.id.clone(),
+                stage: None,
+            };
+            let value = match store.get_value(secret_id, &sel).await {
+                Ok(value) => value,
+                // A version without a value (a pending rotation before createSecret), or one the
+                // store forgot between describe and read.
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => {
+                    return Err(store_err(
+                        scope.clone(),
+                        &format!("reading version {} for the sweep", v.id),
+                        e,
+                    ));
+                }
+            };
+            let record = KeyRecord::parse(&value.value, secret_id).map_err(|source| {
+                EngineError::Record {
+                    scope: scope.clone(),
+                    which: format!(
+                        "version {} (the sweep cannot tell which keys it references)",
+                        v.id
+                    ),
+                    source,
+                }
+            })?;
+            refs.hashes
+                .extend(record.referenced_hashes().map(str::to_owned));
+        }
+        Ok(refs)
+    }
+
+    /// Lists rotor-tagged keys of the account that `refs` (the union of every given secret's
+    /// [`references`](Self::references)) do not reference; with `delete`, deletes those older
+    /// than `min_age`. Never deletes a referenced key.
+    pub async fn sweep(
+        &self,
+        secrets: Vec<String>,
+        refs: &References,
+        delete: bool,
+        min_age: Duration,
+    ) -> Result<SweepReport, EngineError> {
+        let scope = Scope::new("(sweep)", None, None);
+        let keys = self
+            .client
+            .list_keys(&ListKeysOptions {
+                include_disabled: true,
+                workspace_id: None,
+            })
+            .await
+            .map_err(|e| or_err(&scope, "listing keys (GET /keys)", e))?;
+        let now = self.clock.now();
+        let min_age = chrono::Duration::from_std(min_age).unwrap_or(chrono::Duration::MAX);
+        let mut report = SweepReport {
+            secrets,
+            rotor_keys: 0,
+            referenced: 0,
+            orphans: Vec::new(),
+        };
+        for key in keys {
+            let Some(tag) = tag_of_name(&key.name) else {
+                continue;
+            };
+            report.rotor_keys += 1;
+            if refs.hashes.contains(&key.hash) || refs.tags.contains(tag) {
+                report.referenced += 1;
+                continue;
+            }
+            let age = now - key.created_at;
+            let too_new = age < min_age;
+            let mut orphan = OrphanKey {
+                key_hash: key.hash.clone(),
+                key_name: key.name.clone(),
+                created_at: key.created_at,
+                age_seconds: age.num_seconds(),
+                usage: key.usage,
+                disabled: key.disabled,
+                too_new,
+                deleted: false,
+            };
+            if delete && !too_new {
+                self.delete_key(&key.hash)
+                    .await
+                    .map_err(|e| or_err(&scope, &format!("deleting orphan key {}", key.hash), e))?;
+                warn!(
+                    key_hash = key.hash.as_str(),
+                    key_name = key.name.as_str(),
+                    "sweep deleted an orphaned rotor key"
+                );
+                orphan.deleted = true;
+            }
+            report.orphans.push(orphan);
+        }
+        Ok(report)
+    }
+}
