@@ -46,14 +46,28 @@ pub struct EmulatedKey {
     pub usage: f64,
 }
 
-/// A new, separate account (for "key belongs to another account" tests).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A new, separate account (for "key belongs to another account" tests). `Debug` redacts the
+/// management key.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct NewAccount {
     pub account: String,
     pub management_key: String,
     /// The account's default workspace (keys are listed per workspace).
     #[serde(default)]
     pub workspace_id: String,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("account", &self.account)
+            .field(
+                "management_key",
+                &crate::state::key_label(&self.management_key),
+            )
+            .field("workspace_id", &self.workspace_id)
+            .finish()
+    }
 }
 
 /// Client for `/_emulator/`.

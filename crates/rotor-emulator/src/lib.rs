@@ -38,8 +38,8 @@ pub struct RateLimit {
     pub per: Duration,
 }
 
-/// How to run the emulator.
-#[derive(Debug, Clone)]
+/// How to run the emulator. `Debug` redacts the management key.
+#[derive(Clone)]
 pub struct EmulatorConfig {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -68,15 +68,39 @@ impl Default for EmulatorConfig {
     }
 }
 
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("listen", &self.listen)
+            .field(
+                "management_key",
+                &self.management_key.as_deref().map(state::key_label),
+            )
+            .field("state_file", &self.state_file)
+            .field("test_controls", &self.test_controls)
+            .field("completion_cost", &self.completion_cost)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
+}
+
 /// A running emulator. Dropping it stops the server (abruptly; [`RunningEmulator::shutdown`]
-/// drains in-flight requests first).
-#[derive(Debug)]
+/// drains in-flight requests first). `Debug` redacts the management key.
 pub struct RunningEmulator {
     addr: SocketAddr,
     management_key: String,
     management_key_generated: bool,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("addr", &self.addr)
+            .field("management_key", &state::key_label(&self.management_key))
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunningEmulator {

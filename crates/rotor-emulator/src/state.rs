@@ -343,7 +343,7 @@ pub(crate) fn key_label(key: &str) -> String {
         Some(rest) if rest.len() >= 7 && rest.is_ascii() => {
             format!("sk-or-v1-{}...{}", &rest[..3], &rest[rest.len() - 4..])
         }
-        _ => "[unrecognised key format]".to_owned(),
+        _ => "[redacted]".to_owned(),
     }
 }
 
@@ -552,6 +552,24 @@ mod tests {
         let l = key_label(&k);
         assert_eq!(l.len(), "sk-or-v1-".len() + 3 + 3 + 4);
         assert!(l.starts_with(&k[..12]) && l.ends_with(&k[69..]));
+    }
+
+    #[test]
+    fn debug_output_never_contains_a_management_key() {
+        let key = generate_key();
+        let config = crate::EmulatorConfig {
+            management_key: Some(key.clone()),
+            ..Default::default()
+        };
+        let account = crate::control::NewAccount {
+            account: "a".into(),
+            management_key: key.clone(),
+            workspace_id: String::new(),
+        };
+        let printed = format!("{config:?} {account:?} {account:#?}");
+        assert!(!printed.contains(&key[9..]), "{printed}");
+        assert!(printed.contains(&key_label(&key)));
+        assert_eq!(key_label("short"), "[redacted]");
     }
 
     #[test]

@@ -350,6 +350,11 @@ async fn controls_are_absent_without_test_controls() {
 #[tokio::test]
 async fn dropping_the_emulator_stops_it() {
     let emu = start().await;
+    let mk = emu.management_key().to_owned();
+    assert!(
+        !format!("{emu:?}").contains(&mk[9..]),
+        "Debug must not reveal the management key"
+    );
     let url = format!("{}/key", emu.base_url());
     let control: ControlClient = emu.control();
     assert!(control.counters().await.is_ok());
