@@ -66,10 +66,11 @@ fn spawn_with(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Emulator {
 /// SIGTERM, then the exit status (polled, bounded).
 fn terminate(emu: &mut Emulator) -> std::process::ExitStatus {
     let pid = emu.child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
+    // The shell's builtin `kill`: no dependency on procps being installed.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
         .status()
-        .expect("run kill");
+        .expect("run sh -c kill");
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
