@@ -65,10 +65,15 @@ fn spawn_with(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Emulator {
 
 /// SIGTERM, then the exit status (polled, bounded).
 fn terminate(emu: &mut Emulator) -> std::process::ExitStatus {
+    signal(emu, "TERM")
+}
+
+/// Sends `SIG<name>`, then waits (polled, bounded) for the exit status.
+fn signal(emu: &mut Emulator, name: &str) -> std::process::ExitStatus {
     let pid = emu.child.id().to_string();
     // The shell's builtin `kill`: no dependency on procps being installed.
     let killed = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid}")])
+        .args(["-c", &format!("kill -{name} {pid}")])
         .status()
         .expect("run sh -c kill");
     assert!(killed.success());
@@ -79,7 +84,7 @@ fn terminate(emu: &mut Emulator) -> std::process::ExitStatus {
         }
         assert!(
             Instant::now() < deadline,
-            "rotor-emulator did not exit within 10 s of SIGTERM"
+            "rotor-emulator did not exit within 10 s of SIG{name}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -143,7 +148,10 @@ async fn a_given_key_is_not_printed_and_controls_are_off_by_default() {
     .await
     .expect("request");
     assert_eq!(controls.status(), StatusCode::NOT_FOUND);
-    assert!(terminate(&mut emu).success());
+    assert!(
+        signal(&mut emu, "INT").success(),
+        "SIGINT stops it cleanly too"
+    );
     let mut rest = String::new();
     emu.stdout
         .read_to_string(&mut rest)
