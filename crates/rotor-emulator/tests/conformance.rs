@@ -677,3 +677,46 @@ async fn the_management_rate_limit_answers_429_with_retry_after() {
     .await;
     assert_eq!(b.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_rate_limit_window_resets() {
+    let emu = rotor_emulator::start(EmulatorConfig {
+        rate_limit: Some(RateLimit {
+            requests: 2,
+            per: Duration::from_millis(500),
+        }),
+        ..Default::default()
+    })
+    .await
+    .expect("emulator starts");
+    let mk = emu.management_key().to_owned();
+    let url = format!("{}/key", emu.base_url());
+    call(Method::GET, &url, Some(&mk), None).await;
+    call(Method::GET, &url, Some(&mk), None).await;
+    let limited = call(Method::GET, &url, Some(&mk), None).await;
+    assert_error(&limited, 429);
+    assert_eq!(
+        limited.headers["retry-after"], "1",
+        "rounded up to whole seconds"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if call(Method::GET, &url, Some(&mk), None).await.status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the window never reset");
+    }
+    // Ordinary keys are not limited by the management key's window.
+    let (_, key) = create_key(&emu, &mk, json!({"name": "app"})).await;
+    for _ in 0..5 {
+        let c = call(
+            Method::POST,
+            &format!("{}/chat/completions", emu.base_url()),
+            Some(&key),
+            Some(completion()),
+        )
+        .await;
+        assert_eq!(c.status, StatusCode::OK);
+    }
+}

@@ -383,3 +383,31 @@ async fn shutdown_stops_accepting_connections() {
         .expect_err("nothing listens after shutdown");
     assert!(e.is_connect(), "{e}");
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    let emu = start().await;
+    let mk = emu.management_key().to_owned();
+    let control = emu.control();
+    control
+        .fail_next("GET", "/api/v1/keys", FaultKind::Delay { delay_ms: 500 })
+        .await
+        .expect("inject");
+    let url = format!("{}/keys", emu.base_url());
+    let in_flight =
+        tokio::spawn(async move { call(Method::GET, &url, Some(&mk), None).await.status });
+    // Wait until the request has arrived (it is counted before it is delayed).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while control
+        .counters()
+        .await
+        .expect("counters")
+        .get("GET /api/v1/keys")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    emu.shutdown().await;
+    assert_eq!(in_flight.await.expect("join"), StatusCode::OK);
+}
