@@ -3,9 +3,9 @@
 //!
 //! * One task per secret: it checks the secret every `check_interval`, so a secret never has two
 //!   rotations at once; a semaphore bounds the rotations of all secrets to `max_concurrent`.
-//! * When a secret last rotated is read from its store at every check (`last_rotated`, else the
-//!   current version's or document's `created_at`), never from local state: a restarted daemon
-//!   decides exactly as the previous one would have.
+//! * When a secret last rotated is read from its store at every check (the creation time of the
+//!   current document's key, else `last_rotated`, else the current version's `created_at`), never
+//!   from local state: a restarted daemon decides exactly as the previous one would have.
 //! * A rotation left pending (a crash, a shutdown cut short) is resumed with its own token.
 //! * Failures are retried with exponential back-off: retryable ones from 1 s up to 5 min, others
 //!   after a long pause (5 min up to 1 h). Each failure is logged at error level with the secret
@@ -440,24 +440,23 @@ fn pending_rotation(desc: &SecretDescription) -> Option<&str> {
         .map(|v| v.id.as_str())
 }
 
-/// When the secret last rotated, from the store: `last_rotated`, else the current version's
-/// `created_at`, else the current document's `created_at`.
+/// When the secret last rotated, from the store: the creation time of the current document's key
+/// (bookkeeping writes of retirement state copy the document and move the store's `last_rotated`,
+/// but never change which key is current), else `last_rotated`, else the current version's
+/// `created_at`.
 async fn last_rotation(m: &Managed, desc: &SecretDescription) -> Option<DateTime<Utc>> {
-    if let Some(t) = desc.last_rotated {
-        return Some(t);
-    }
-    let current = desc.with_stage(Stage::Current)?;
-    if let Some(t) = current.created_at {
-        return Some(t);
-    }
-    let value = m
+    let record = match m
         .store
         .get_value(&m.secret_id, &VersionSelector::Stage(Stage::Current))
         .await
-        .ok()?;
-    KeyRecord::parse(&value.value, &m.secret_id)
-        .ok()
+    {
+        Ok(value) => KeyRecord::parse(&value.value, &m.secret_id).ok(),
+        Err(_) => None,
+    };
+    record
         .map(|r| r.created_at)
+        .or(desc.last_rotated)
+        .or_else(|| desc.with_stage(Stage::Current).and_then(|v| v.created_at))
 }
 
 /// Runs (or resumes) one rotation under a concurrency permit, unless shutdown begins first.
