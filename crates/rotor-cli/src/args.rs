@@ -150,8 +150,11 @@ pub enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
         /// Delete even keys that still receive traffic or are inside their grace period.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "reenable")]
         force: bool,
+        /// Re-enable this older key (undo a disable-first) and restart its retirement.
+        #[arg(long, value_name = "HASH", conflicts_with = "all")]
+        reenable: Option<String>,
         #[command(flatten)]
         openrouter: OpenRouterArgs,
     },
@@ -187,6 +190,10 @@ pub enum Command {
         /// Do not ask for confirmation before deleting.
         #[arg(long)]
         yes: bool,
+        /// Never delete keys younger than this (a rotation of a secret not given may have just
+        /// created one).
+        #[arg(long, value_name = "DURATION", default_value = "15m")]
+        min_age: String,
         #[command(flatten)]
         openrouter: OpenRouterArgs,
     },

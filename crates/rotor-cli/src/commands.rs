@@ -66,8 +66,9 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             target: Some(target),
             fleet: FleetArgs { all: false, .. },
             force,
+            reenable,
             openrouter,
-        } => crate::lifecycle::retire(&out, &target, force, &openrouter).await,
+        } => crate::lifecycle::retire(&out, &target, force, reenable.as_deref(), &openrouter).await,
         Command::Retire {
             fleet,
             force,
@@ -96,10 +97,16 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             config,
             delete,
             yes,
+            min_age,
             openrouter,
         } => {
-            crate::lifecycle::sweep(&out, &targets, config.as_deref(), delete, yes, &openrouter)
-                .await
+            let sweep = crate::lifecycle::SweepArgs {
+                config: config.as_deref(),
+                delete,
+                yes,
+                min_age: &min_age,
+            };
+            crate::lifecycle::sweep(&out, &targets, sweep, &openrouter).await
         }
     }
 }

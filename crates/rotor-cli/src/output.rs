@@ -191,10 +191,10 @@ impl Output {
         }
         for k in &s.older_keys {
             let when = if k.retirable_now {
-                "retirable now (the next rotation deletes it)".to_owned()
+                "grace period over".to_owned()
             } else {
                 format!(
-                    "retirable in {} (at {})",
+                    "grace period ends in {} (at {})",
                     age((k.retirable_at - now).num_seconds()),
                     k.retirable_at
                 )
@@ -206,6 +206,16 @@ impl Output {
                 age((now - k.superseded_at).num_seconds()),
                 key_state(&k.state)
             );
+            // Issue 6: usage-aware retirement, per older key.
+            if let Some(r) = s.retirement.iter().find(|r| r.key_hash == k.key_hash) {
+                println!(
+                    "    retirement: {}",
+                    crate::lifecycle::decision_text(r, &target.to_string(), now)
+                );
+                if let Some(trend) = r.usage_trend() {
+                    println!("    usage trend: {trend}");
+                }
+            }
         }
     }
 }
