@@ -91,10 +91,11 @@ impl Engine {
             return Err(EngineError::Precondition {
                 scope,
                 message: format!(
-                    "AWSPREVIOUS (version {prev_id}) holds the current key {}: rotor has written \
-                     bookkeeping versions while retiring the older keys, so the previous key's \
-                     plaintext is no longer kept (rollback is possible only within the grace period \
-                     after a rotation). To keep an old key alive use `rotor retire --reenable HASH`; \
+                    "there is no previous key to roll back to: AWSPREVIOUS (version {prev_id}) holds \
+                     the current key {} because rotor wrote a bookkeeping version while retiring or \
+                     revoking older keys, and a previous key's plaintext is kept only in AWSPREVIOUS \
+                     (rollback is possible until retirement of the previous key starts, i.e. within \
+                     its grace period). To keep an old key alive use `rotor retire --reenable HASH`; \
                      to replace the current key, `rotor rotate` (rotor changed nothing)",
                     current.key_hash
                 ),
