@@ -1,0 +1,237 @@
+//! Fleet operations through the `rotor` binary: `rotate|status|retire --config rotor.toml --all
+//! --concurrency N` on 200 file-store secrets against the OpenRouter emulator, one of them made to
+//! fail by an emulator fault on its key: the other 199 complete, the summary and the exit code say so.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use rotor_core::engine::Engine;
+use rotor_core::policy::Policy;
+use rotor_core::{FileStore, KeyRecord, SecretStore, Stage, VersionSelector};
+use rotor_emulator::EmulatorConfig;
+use rotor_emulator::control::FaultKind;
+use rotor_openrouter::{ApiKey, Client, ClientConfig};
+use serde_json::Value;
+
+const SECRETS: usize = 200;
+const BROKEN: usize = 77;
+const CONCURRENCY: &str = "16";
+
+fn name(i: usize) -> String {
+    format!("app-{i:03}")
+}
+
+async fn current(store: &FileStore, secret: &str) -> KeyRecord {
+    let v = store
+        .get_value(secret, &VersionSelector::Stage(Stage::Current))
+        .await
+        .expect("current");
+    KeyRecord::parse(&v.value, secret).expect("document")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_rotation_of_200_secrets_survives_one_failure() {
+    let emu = rotor_emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("secrets");
+    let store = FileStore::open(&store_dir).expect("file store");
+    let client = Client::new(ClientConfig::new(
+        emu.base_url(),
+        ApiKey::new(emu.management_key()),
+    ))
+    .expect("client");
+    let engine = Arc::new(Engine::new(client.clone(), Policy::default()));
+
+    // 200 secrets, created with the library (concurrently).
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..SECRETS {
+        let (engine, store) = (engine.clone(), store.clone());
+        tasks.spawn(async move { engine.init(&store, &name(i), None).await.map(|_| ()) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("task").expect("init");
+    }
+    let mut before = BTreeMap::new();
+    for i in 0..SECRETS {
+        before.insert(name(i), current(&store, &name(i)).await.key_hash);
+    }
+
+    let mut config = String::from("[defaults]\ngrace_period = \"0s\"\n");
+    for i in 0..SECRETS {
+        config.push_str(&format!(
+            "[[secrets]]\ntarget = \"file://{}#{}\"\n",
+            store_dir.display(),
+            name(i)
+        ));
+    }
+    let config_path = dir.path().join("rotor.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let config_arg = config_path.to_str().expect("utf-8 path");
+
+    // One secret's key is made unreadable at OpenRouter (an emulator fault on its hash).
+    let broken_hash = &before[&name(BROKEN)];
+    emu.control()
+        .inject_fault(&rotor_emulator::control::Fault {
+            method: "GET".into(),
+            path: format!("/api/v1/keys/{broken_hash}"),
+            count: 1,
+            kind: FaultKind::Status {
+                status: 403,
+                retry_after: None,
+            },
+        })
+        .await
+        .expect("fault");
+
+    let rotor = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotor"));
+        c.args(args)
+            .env("OPENROUTER_BASE_URL", emu.base_url())
+            .env("OPENROUTER_MANAGEMENT_KEY", emu.management_key())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        c
+    };
+    let started = std::time::Instant::now();
+    let out = rotor(&[
+        "rotate",
+        "--config",
+        config_arg,
+        "--all",
+        "--concurrency",
+        CONCURRENCY,
+        "--json",
+    ])
+    .output()
+    .await
+    .expect("rotor runs");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "exit 5 when any failed: {stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("--json summary");
+    assert_eq!(summary["operation"], "rotate");
+    assert_eq!(summary["total"], SECRETS);
+    let errors: Vec<&Value> = summary["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .map(|r| &r["error"])
+        .take(3)
+        .collect();
+    assert_eq!(summary["succeeded"], SECRETS - 1, "{errors:?}");
+    assert_eq!(summary["failed"], 1);
+    let results = summary["results"].as_array().expect("results");
+    assert_eq!(results.len(), SECRETS);
+    let failed: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["target"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("#{}", name(BROKEN))),
+        "{}",
+        failed[0]
+    );
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("403"),
+        "{}",
+        failed[0]
+    );
+    eprintln!(
+        "fleet rotation of {SECRETS} file-store secrets at concurrency {CONCURRENCY}: {:.2}s",
+        elapsed.as_secs_f64()
+    );
+
+    // What applications read: 199 new keys that work, the broken secret unchanged.
+    for i in 0..SECRETS {
+        let doc = current(&store, &name(i)).await;
+        let row = &results[i];
+        if i == BROKEN {
+            assert_eq!(
+                doc.key_hash,
+                before[&name(i)],
+                "the failed secret is unchanged"
+            );
+            assert!(row["key_hash"].is_null());
+        } else {
+            assert_ne!(doc.key_hash, before[&name(i)], "{} rotated", name(i));
+            assert_eq!(row["key_hash"], doc.key_hash.as_str());
+            assert!(row["duration_ms"].is_u64());
+        }
+    }
+    for i in [0, 100, SECRETS - 1] {
+        let doc = current(&store, &name(i)).await;
+        assert!(
+            client
+                .chat_completion(&doc.api_key, "openai/gpt-4o-mini")
+                .await
+                .is_ok(),
+            "{}'s new key works",
+            name(i)
+        );
+    }
+
+    // Plain text without a terminal: progress lines on stderr, the table on stdout, exit 0.
+    let out = rotor(&[
+        "status",
+        "--config",
+        config_arg,
+        "--all",
+        "--concurrency",
+        "8",
+    ])
+    .output()
+    .await
+    .expect("rotor runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "status: {SECRETS} secret(s), {SECRETS} ok, 0 stuck, 0 failed"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("  ok  ")).count(),
+        SECRETS
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with('[')).count(),
+        SECRETS
+    );
+
+    // Fleet retire: the old keys (grace 0 s) are deleted, every current key stays.
+    let out = rotor(&["retire", "--config", config_arg, "--all", "--json"])
+        .output()
+        .await
+        .expect("rotor runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("--json summary");
+    assert_eq!(summary["succeeded"], SECRETS);
+    let live = emu
+        .control()
+        .keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .filter(|k| !k.deleted)
+        .count();
+    assert_eq!(live, SECRETS, "one live key per secret after retirement");
+}
