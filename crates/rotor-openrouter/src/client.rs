@@ -32,6 +32,9 @@ pub const MAX_PAGES: usize = 10_000;
 /// make another key fall between two pages.
 pub const PAGE_OVERLAP: usize = 20;
 
+/// Identical consecutive pages after which `GET /keys` is taken to ignore `offset`.
+const MAX_REPEATED_PAGES: usize = 3;
+
 /// The `User-Agent` of every request.
 const USER_AGENT: &str = concat!("rotor/", env!("CARGO_PKG_VERSION"));
 
@@ -244,7 +247,8 @@ impl Client {
         let mut keys = Vec::new();
         let mut seen = HashSet::new();
         let mut offset = 0usize;
-        let mut previous_page: Vec<String> = Vec::new();
+        let mut first_page: Vec<String> = Vec::new();
+        let mut repeats = 0usize;
         for _ in 0..MAX_PAGES {
             let mut query = vec![
                 ("include_disabled", options.include_disabled.to_string()),
@@ -268,22 +272,31 @@ impl Client {
             }
             let len = page.data.len();
             let hashes: Vec<String> = page.data.iter().map(|k| k.hash.clone()).collect();
-            // Only a server that ignores `offset` answers a later offset with exactly the same page.
-            // (Pages that merely repeat some keys are normal while keys are being created: the list
-            // is newest first, so every new key shifts the older ones to higher offsets.)
-            if offset > 0 && hashes == previous_page {
-                return Err(Error::Pagination {
-                    message: format!(
-                        "the page at offset {offset} repeated the previous page exactly; the server seems to ignore `offset`"
-                    ),
-                });
+            // A server that ignores `offset` answers every offset with the first page, forever.
+            // A page that merely repeats keys is normal while keys are created and deleted (the list
+            // is newest first, so new keys push older ones to higher offsets), and under that churn
+            // even a short last page can come back identical; the first page cannot, several times
+            // in a row, unless the whole list shifted by a page each time.
+            if offset > 0 && hashes == first_page {
+                repeats += 1;
+                if repeats >= MAX_REPEATED_PAGES {
+                    return Err(Error::Pagination {
+                        message: format!(
+                            "the page at offset {offset} was the first page again, {repeats} times in a row; the server seems to ignore `offset`"
+                        ),
+                    });
+                }
+            } else {
+                repeats = 0;
             }
             for key in page.data {
                 if seen.insert(key.hash.clone()) {
                     keys.push(key);
                 }
             }
-            previous_page = hashes;
+            if offset == 0 {
+                first_page = hashes;
+            }
             // Advance by what was returned minus an overlap: keys deleted meanwhile shift the older
             // ones to lower offsets, and without the overlap a key could fall between two pages
             // (a missed key would be a missed orphan). Duplicates are dropped by hash above.
