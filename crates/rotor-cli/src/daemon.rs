@@ -357,7 +357,7 @@ async fn secret_loop(shared: Arc<Shared>, m: Managed) {
         }
         if !backoff.waiting() {
             match check(&shared, &m, &mut last_next, &mut disabled_logged).await {
-                Ok(Action::Nothing) => {}
+                Ok(Action::Nothing) => retire_older_keys(&shared, &m).await,
                 Ok(action) => {
                     rotate(&shared, &m, action, &mut backoff).await;
                     last_live_refresh = None;
@@ -538,6 +538,43 @@ async fn rotate(shared: &Shared, m: &Managed, action: Action, backoff: &mut Back
 /// pending version and resumes or waits for it).
 fn retry_soon(e: &EngineError) -> bool {
     e.is_retryable() || e.kind() == ErrorKind::Conflict
+}
+
+/// Usage-aware retirement of the secret's older keys (grace period, drained traffic, disable
+/// first), on every check when no rotation is due: samples usage, deletes what is due, reports
+/// keys that keep receiving traffic past `max_retirement_wait` (`rotor_retirement_stuck`).
+async fn retire_older_keys(shared: &Shared, m: &Managed) {
+    match shared
+        .engine
+        .retire(m.store.as_ref(), &m.secret_id, false)
+        .await
+    {
+        Ok(report) => {
+            shared
+                .metrics
+                .set_retirement(&m.label, report.retired.len(), report.stuck);
+            for k in &report.retired {
+                info!(
+                    secret = m.label.as_str(),
+                    key_hash = k.key_hash.as_str(),
+                    already_gone = k.already_gone,
+                    "retired an older key"
+                );
+            }
+            if report.stuck {
+                error!(
+                    secret = m.label.as_str(),
+                    "an older key still receives traffic past max_retirement_wait and is NOT deleted; \
+                     find who still uses it (`rotor status`), or delete it with `rotor retire --force`"
+                );
+            }
+        }
+        Err(e) => warn!(
+            secret = m.label.as_str(),
+            error = %e,
+            "retiring older keys failed; the daemon tries again at the next check"
+        ),
+    }
 }
 
 /// `rotor_live_keys`: distinct keys of the current, previous and older records that work.

@@ -142,6 +142,19 @@ async fn rotates_on_schedule_exposes_metrics_and_never_overlaps_rotations() {
         "rotor_live_keys {live}\n{text}"
     );
 
+    // Between rotations the daemon retires older keys past their grace period (1 s here).
+    let retired = metric(&text, &series("rotor_keys_retired_total", &s.target)).unwrap_or(0.0);
+    assert!(retired >= 1.0, "rotor_keys_retired_total {retired}\n{text}");
+    assert_eq!(
+        metric(&text, &series("rotor_retirement_stuck", &s.target)),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        !key_works(&s.emu, &plaintexts[0]).await,
+        "the first key is past its grace period and must be retired"
+    );
+
     // Make the next createSecret take 3 s (longer than `every` and 15 check intervals): the
     // daemon must wait for it, not start a second rotation of the same secret.
     let before_total = total;

@@ -26,6 +26,8 @@ pub struct Metrics {
     live_keys: Family<SecretLabel, Gauge>,
     since_last: Family<SecretLabel, Gauge<f64, AtomicU64>>,
     in_flight: Gauge,
+    retired: Family<SecretLabel, Counter>,
+    stuck: Family<SecretLabel, Gauge>,
     /// When each secret last rotated, as its store says; `seconds_since` is computed at scrape.
     last_rotated: Mutex<BTreeMap<String, DateTime<Utc>>>,
     /// Secrets with a rotation running now (for the shutdown log).
@@ -49,6 +51,8 @@ impl Metrics {
         let live_keys = Family::<SecretLabel, Gauge>::default();
         let since_last = Family::<SecretLabel, Gauge<f64, AtomicU64>>::default();
         let in_flight = Gauge::default();
+        let retired = Family::<SecretLabel, Counter>::default();
+        let stuck = Family::<SecretLabel, Gauge>::default();
         registry.register(
             "rotor_rotations",
             "Rotations completed by the daemon, by secret",
@@ -79,9 +83,21 @@ impl Metrics {
             "Rotations running now",
             in_flight.clone(),
         );
+        registry.register(
+            "rotor_keys_retired",
+            "Older keys deleted by the daemon's retirement (or found already gone), by secret",
+            retired.clone(),
+        );
+        registry.register(
+            "rotor_retirement_stuck",
+            "1 while an older key keeps receiving traffic past max_retirement_wait (not deleted)",
+            stuck.clone(),
+        );
         for s in secrets {
             let _ = rotations.get_or_create(&label(s));
             let _ = failed.get_or_create(&label(s));
+            let _ = retired.get_or_create(&label(s));
+            let _ = stuck.get_or_create(&label(s));
         }
         Metrics {
             registry,
@@ -91,6 +107,8 @@ impl Metrics {
             live_keys,
             since_last,
             in_flight,
+            retired,
+            stuck,
             last_rotated: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeSet::new()),
         }
@@ -128,6 +146,15 @@ impl Metrics {
         if let Ok(mut m) = self.last_rotated.lock() {
             m.insert(secret.to_owned(), at);
         }
+    }
+
+    pub fn set_retirement(&self, secret: &str, retired: usize, stuck: bool) {
+        self.retired
+            .get_or_create(&label(secret))
+            .inc_by(u64::try_from(retired).unwrap_or(u64::MAX));
+        self.stuck
+            .get_or_create(&label(secret))
+            .set(i64::from(stuck));
     }
 
     pub fn set_live_keys(&self, secret: &str, n: usize) {
