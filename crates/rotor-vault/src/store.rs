@@ -105,6 +105,7 @@ enum Read {
 #[derive(Clone)]
 pub struct VaultStore {
     session: Arc<Session>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
     mount_max_versions: Arc<tokio::sync::Mutex<HashMap<String, Arc<OnceCell<Option<u64>>>>>>,
 }
 
@@ -123,6 +124,7 @@ impl VaultStore {
         let session = Session::connect(config).await?;
         Ok(VaultStore {
             session: Arc::new(session),
+            requests: Default::default(),
             mount_max_versions: Default::default(),
         })
     }
@@ -130,6 +132,12 @@ impl VaultStore {
     /// [`VaultConfig::from_env`] then [`connect`](Self::connect).
     pub async fn from_env() -> Result<Self, VaultError> {
         Self::connect(VaultConfig::from_env()?).await
+    }
+
+    /// How many Vault API requests this store (and its clones) has sent for secret operations
+    /// (logins and renewals not included): for metrics and benchmarks.
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configuration in use.
@@ -266,6 +274,8 @@ impl VaultStore {
         Fut: std::future::Future<Output = Result<T, ClientError>>,
     {
         let client = self.session.client().await.map_err(CallError::Session)?;
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match f(client).await {
             Err(e) if status_of(&e) == Some(403) && self.session.can_relogin() => {
                 tracing::info!(
@@ -365,14 +375,29 @@ impl VaultStore {
 
     /// Reads Current, Pending and (if `with_previous`) Previous.
     async fn load(&self, secret: &str, with_previous: bool) -> Result<View, StoreError> {
+        self.load_with(secret, with_previous, true).await
+    }
+
+    /// Like [`load`](Self::load); without `with_staging` the staging path is not read (for
+    /// callers that need Current only), so `pending` is `None` and `staging_version` 0.
+    async fn load_with(
+        &self,
+        secret: &str,
+        with_previous: bool,
+        with_staging: bool,
+    ) -> Result<View, StoreError> {
         let t = target(secret)?;
         let staging = self
             .staging_target(secret)
             .map_err(|e| StoreError::precondition(secret, e.to_string()))?;
-        let (main, stage) = tokio::join!(
-            self.read(secret, &t.mount, &t.path, None),
-            self.read(secret, &staging.mount, &staging.path, None)
-        );
+        let read_staging = async {
+            if with_staging {
+                self.read(secret, &staging.mount, &staging.path, None).await
+            } else {
+                Ok(Read::Missing)
+            }
+        };
+        let (main, stage) = tokio::join!(self.read(secret, &t.mount, &t.path, None), read_staging);
         let mut view = View::default();
         match main? {
             Read::Missing => return Ok(view),
@@ -754,7 +779,17 @@ impl SecretStore for VaultStore {
                 *stage != Some(Stage::Current) && *stage != Some(Stage::Pending)
             }
         };
-        let view = self.load(secret_id, with_previous).await?;
+        let current_only = matches!(
+            selector,
+            VersionSelector::Stage(Stage::Current)
+                | VersionSelector::Version {
+                    stage: Some(Stage::Current),
+                    ..
+                }
+        );
+        let view = self
+            .load_with(secret_id, with_previous, !current_only)
+            .await?;
         if !view.exists {
             return Err(StoreError::not_found(secret_id, "the secret"));
         }
@@ -782,7 +817,7 @@ impl SecretStore for VaultStore {
     ) -> Result<(), StoreError> {
         let doc = encode(secret_id, value)?;
         let t = target(secret_id)?;
-        let view = self.load(secret_id, false).await?;
+        let view = self.load_with(secret_id, false, false).await?;
         let idempotent = |view: &View| {
             view.current
                 .as_ref()
@@ -816,7 +851,7 @@ impl SecretStore for VaultStore {
                 Ok(())
             }
             None => {
-                let view = self.load(secret_id, false).await?;
+                let view = self.load_with(secret_id, false, false).await?;
                 if idempotent(&view) {
                     return Ok(());
                 }
@@ -1025,7 +1060,7 @@ impl SecretStore for VaultStore {
                 "promoted"
             ),
             None => {
-                let now = self.load(secret_id, false).await?;
+                let now = self.load_with(secret_id, false, false).await?;
                 if now.current.as_ref().is_some_and(|c| c.id == token) {
                     return Ok(());
                 }
