@@ -101,12 +101,15 @@ enum Read {
     },
 }
 
+/// Each mount's `max_versions` (read once per mount; `None` when it could not be read).
+type MountSettings = Arc<tokio::sync::Mutex<HashMap<String, Arc<OnceCell<Option<u64>>>>>>;
+
 /// The Vault / OpenBao KV v2 implementation of [`SecretStore`]. Cheap to clone.
 #[derive(Clone)]
 pub struct VaultStore {
     session: Arc<Session>,
     requests: Arc<std::sync::atomic::AtomicU64>,
-    mount_max_versions: Arc<tokio::sync::Mutex<HashMap<String, Arc<OnceCell<Option<u64>>>>>>,
+    mount_max_versions: MountSettings,
 }
 
 impl std::fmt::Debug for VaultStore {

@@ -241,7 +241,10 @@ zHyNDKunf2jnBI5NIfmlmphpDA==
 ";
 
 #[derive(Clone, Default)]
-struct Reviews(Arc<Mutex<Vec<(Option<String>, Value)>>>);
+struct Reviews(Arc<Mutex<Vec<Review>>>);
+
+/// One TokenReview request as received: its Authorization header and its body.
+type Review = (Option<String>, Value);
 
 async fn token_review(
     State(seen): State<Reviews>,

@@ -11,7 +11,6 @@ use rotor_core::{
     engine::{ErrorKind, Step},
     record::KeyRecord,
 };
-use secrecy::ExposeSecret;
 
 const STEPS: [Step; 4] = [
     Step::CreateSecret,
