@@ -52,4 +52,6 @@ if [ -z "${ROTOR_TEST_AWS_ENDPOINT:-}" ]; then
   source tests/services/20-localstack.sh
 fi
 export ROTOR_BENCH_BOOTSTRAP="$UNZIPPED"
-cargo test --release -p rotor-aws --test lambda_bench -- --ignored --nocapture 2>&1 | grep '^BENCH'
+# The harness (Runtime API server, emulator) is built in the dev profile; the measured binary is the
+# release bootstrap from the zip.
+cargo test -p rotor-aws --test lambda_bench -- --ignored --nocapture 2>&1 | grep "^BENCH"

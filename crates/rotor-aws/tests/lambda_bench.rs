@@ -87,7 +87,11 @@ async fn bench_bootstrap() {
 
     // Cold starts: several fresh processes, each until its first GET /next.
     let mut cold = Vec::new();
-    for _ in 0..5 {
+    let samples: usize = std::env::var("ROTOR_BENCH_COLD_STARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    for _ in 0..samples {
         let f = spawn(&binary, &emulator.base_url(), &mgmt).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while f.api.first_next().is_none() && Instant::now() < deadline {
