@@ -1,0 +1,220 @@
+//! Vault-specific behaviour of `VaultStore` beyond the shared conformance suite, on a real OpenBao.
+
+mod common;
+
+use reqwest::Method;
+use rotor_core::{SecretStore, Stage, StoreError, VersionSelector};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+fn doc(key: &str) -> SecretString {
+    SecretString::from(format!(r#"{{"api_key":"{key}","key_hash":"h-{key}"}}"#))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_read_the_document_fields_and_pending_lives_elsewhere() {
+    let store = common::root_store().await;
+    let secret = format!("secret/{}", common::fresh("layout"));
+    let app = common::app_token(&secret).await;
+    store
+        .create_secret(&secret, "t1", &doc("k1"))
+        .await
+        .unwrap();
+    // A canonical document becomes exactly the data map (plus rotor's version id).
+    let data = common::app_read(&app, &secret).await.unwrap();
+    assert_eq!(
+        data,
+        json!({"api_key": "k1", "key_hash": "h-k1", "rotor_version": "t1"})
+    );
+
+    store.begin_rotation(&secret, "t2").await.unwrap();
+    store.put_pending(&secret, "t2", &doc("k2")).await.unwrap();
+    assert_eq!(
+        common::app_read(&app, &secret).await.unwrap()["api_key"],
+        "k1"
+    );
+    let staging = store.staging_target(&secret).unwrap();
+    let raw = common::sys(Method::GET, &staging.data_api_path(), None).await;
+    assert_eq!(
+        raw["data"]["data"]["api_key"], "k2",
+        "the pending value is in the staging path"
+    );
+
+    store.promote(&secret, "t2", "t1").await.unwrap();
+    assert_eq!(
+        common::app_read(&app, &secret).await.unwrap()["api_key"],
+        "k2"
+    );
+    // The staging slot is emptied and its older versions destroyed: no key lingers there.
+    let raw = common::sys(Method::GET, &staging.data_api_path(), None).await;
+    assert_eq!(raw["data"]["data"], json!({"rotor_state": "cleared"}));
+    let meta = common::sys(
+        Method::GET,
+        &format!("{}/metadata/{}", staging.mount, staging.path),
+        None,
+    )
+    .await;
+    let versions = meta["data"]["versions"].as_object().unwrap();
+    let destroyed = versions.values().filter(|v| v["destroyed"] == true).count();
+    assert_eq!(
+        destroyed,
+        versions.len() - 1,
+        "older staging versions must be destroyed: {versions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_versions_one_is_refused_before_it_could_prune_previous() {
+    let store = common::root_store().await;
+    let secret = format!("secret/{}", common::fresh("maxv"));
+    store
+        .create_secret(&secret, "t1", &doc("k1"))
+        .await
+        .unwrap();
+    let (m, p) = secret.split_once('/').unwrap();
+    common::sys(
+        Method::POST,
+        &format!("{m}/metadata/{p}"),
+        Some(json!({"max_versions": 1})),
+    )
+    .await;
+    store.put_pending(&secret, "t2", &doc("k2")).await.unwrap();
+    let err = store.promote(&secret, "t2", "t1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Precondition { .. }), "{err}");
+    assert!(err.to_string().contains("max_versions"), "{err}");
+    let cur = store
+        .get_value(&secret, &VersionSelector::Stage(Stage::Current))
+        .await
+        .unwrap();
+    assert_eq!(
+        cur.version_id, "t1",
+        "nothing may change when the promote is refused"
+    );
+
+    common::sys(
+        Method::POST,
+        &format!("{m}/metadata/{p}"),
+        Some(json!({"max_versions": 2})),
+    )
+    .await;
+    store.promote(&secret, "t2", "t1").await.unwrap();
+    let prev = store
+        .get_value(&secret, &VersionSelector::Stage(Stage::Previous))
+        .await
+        .unwrap();
+    assert_eq!(prev.version_id, "t1");
+    assert_eq!(prev.value.expose_secret(), doc("k1").expose_secret());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_secrets_and_the_rotation_flag() {
+    let store = common::root_store().await;
+    let secret = format!("secret/{}", common::fresh("manual"));
+    let (m, p) = secret.split_once('/').unwrap();
+    common::sys(
+        Method::POST,
+        &format!("{m}/data/{p}"),
+        Some(json!({"data": {"api_key": "by-hand"}})),
+    )
+    .await;
+    let desc = store.describe(&secret).await.unwrap();
+    assert_eq!(desc.with_stage(Stage::Current).unwrap().id, "kv-v1");
+    assert_eq!(desc.rotation_enabled, None);
+    let cur = store
+        .get_value(&secret, &VersionSelector::Stage(Stage::Current))
+        .await
+        .unwrap();
+    assert_eq!(cur.value.expose_secret(), r#"{"api_key":"by-hand"}"#);
+    // A rotation can start from it (promote from its derived id).
+    store.put_pending(&secret, "t2", &doc("k2")).await.unwrap();
+    store.promote(&secret, "t2", "kv-v1").await.unwrap();
+    let desc = store.describe(&secret).await.unwrap();
+    assert_eq!(desc.stages_of("kv-v1"), [Stage::Previous]);
+    assert_eq!(desc.stages_of("t2"), [Stage::Current]);
+
+    store
+        .set_rotation_enabled(&secret, Some(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.describe(&secret).await.unwrap().rotation_enabled,
+        Some(false)
+    );
+    store.set_rotation_enabled(&secret, None).await.unwrap();
+    assert_eq!(
+        store.describe(&secret).await.unwrap().rotation_enabled,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leftover_staging_entry_after_a_crash_does_not_block_the_next_rotation() {
+    let store = common::root_store().await;
+    let secret = format!("secret/{}", common::fresh("crash"));
+    store
+        .create_secret(&secret, "t1", &doc("k1"))
+        .await
+        .unwrap();
+    store.put_pending(&secret, "t2", &doc("k2")).await.unwrap();
+    // Simulate a crash between the promote's CAS write and the staging cleanup: write the
+    // promoted value to the application's path by hand, leaving staging as it was.
+    let (m, p) = secret.split_once('/').unwrap();
+    common::sys(
+        Method::POST,
+        &format!("{m}/data/{p}"),
+        Some(json!({"data": {"api_key": "k2", "key_hash": "h-k2", "rotor_version": "t2"}, "options": {"cas": 1}})),
+    )
+    .await;
+    let desc = store.describe(&secret).await.unwrap();
+    assert_eq!(desc.with_stage(Stage::Current).unwrap().id, "t2");
+    assert!(
+        desc.with_stage(Stage::Pending).is_none(),
+        "the leftover must not count as pending"
+    );
+    store
+        .promote(&secret, "t2", "t1")
+        .await
+        .expect("re-running the promote is a no-op");
+    store
+        .begin_rotation(&secret, "t3")
+        .await
+        .expect("the next rotation starts");
+    let desc = store.describe(&secret).await.unwrap();
+    assert_eq!(desc.stages_of("t3"), [Stage::Pending]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_urls_and_field_reads() {
+    let store = common::root_store().await;
+    let secret = format!("secret/{}", common::fresh("mgmt"));
+    let (m, p) = secret.split_once('/').unwrap();
+    let mgmt = "sk-or-v1-1111111111111111111111111111111111111111111111111111111111111111";
+    common::sys(
+        Method::POST,
+        &format!("{m}/data/{p}"),
+        Some(json!({"data": {"management_key": mgmt, "n": 1}})),
+    )
+    .await;
+    let target = rotor_vault::VaultTarget::parse(&format!("vault://{secret}")).unwrap();
+    assert_eq!(
+        store.read_management_key(&target).await.unwrap().expose(),
+        mgmt
+    );
+    let target = rotor_vault::VaultTarget::parse(&format!("vault://{secret}#n")).unwrap();
+    let err = store
+        .read_field(&target, "x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a non-empty string"), "{err}");
+    let target = rotor_vault::VaultTarget::parse(&format!("vault://{secret}#missing")).unwrap();
+    let err = store
+        .read_field(&target, "x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing") && !err.contains(&mgmt[12..]),
+        "{err}"
+    );
+}
