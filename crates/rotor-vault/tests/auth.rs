@@ -190,7 +190,10 @@ async fn a_token_without_the_policy_is_denied_and_nothing_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approle_tokens_are_renewed_or_replaced_before_they_expire() {
     // Shows "renewed the Vault token" / "logged in to Vault again" with --nocapture.
-    let _ = tracing_subscriber::fmt().with_env_filter("rotor_vault=debug").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("rotor_vault=debug")
+        .with_test_writer()
+        .try_init();
     let policy = shipped_policy_name().await;
     // TTL 2s, max TTL 4s: within 7s the store must renew and then log in again.
     let (mount, role_id, secret_id) = approle(&policy, "2s", "4s").await;
