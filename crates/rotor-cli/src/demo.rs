@@ -140,7 +140,7 @@ pub async fn run(rotations: u32, out: &Output) -> Result<Exit, CliError> {
             if let Some(h) = &r.key_hash {
                 line.push_str(&format!(" new key {}", short(h)));
             }
-            for k in &r.retired {
+            for k in r.retired.iter().filter(|k| !k.already_gone) {
                 line.push_str(&format!(" retired {}", short(&k.key_hash)));
             }
             line.push_str(&format!("   | application uses {}", short(&app_key)));

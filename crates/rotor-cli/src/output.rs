@@ -37,7 +37,7 @@ pub fn key_state(state: &KeyState) -> String {
         KeyState::Active { usage, limit: None } => format!("active, usage ${usage:.4}"),
         KeyState::Disabled => "DISABLED".into(),
         KeyState::Expired => "EXPIRED".into(),
-        KeyState::Missing => "MISSING at OpenRouter".into(),
+        KeyState::Missing => "gone at OpenRouter (deleted)".into(),
         KeyState::Unknown { error } => format!("unknown ({error})"),
     }
 }

@@ -462,9 +462,21 @@ impl Engine {
         let protected: HashSet<&str> = current.referenced_hashes().collect();
         let cleaned_up = self.delete_tagged_keys(scope, &tag, &protected).await?;
 
-        let retirement = self
-            .retire_due_keys(scope, &current, &policy, now, desc.last_rotated)
+        // The key AWSPREVIOUS holds stays alive until finishSecret has moved AWSPREVIOUS away
+        // from it (an application reading AWSPREVIOUS must never get a deleted key); it stays
+        // recorded in the new document, and finishSecret retires it if it is due.
+        let previous_hash = self.previous_key_hash(store, scope, &current).await;
+        let mut retirable = current.clone();
+        let (protected_previous, rest): (Vec<OlderKey>, Vec<OlderKey>) = current
+            .older_keys
+            .iter()
+            .cloned()
+            .partition(|k| Some(&k.key_hash) == previous_hash.as_ref());
+        retirable.older_keys = rest;
+        let mut retirement = self
+            .retire_due_keys(scope, &retirable, &policy, now, desc.last_rotated)
             .await?;
+        retirement.kept.extend(protected_previous);
 
         let settings = policy.key_settings(Some(&current_key));
         let request = CreateKeyRequest {
@@ -890,8 +902,25 @@ impl Engine {
                 message: "no version is AWSCURRENT, so there is nothing to promote from".into(),
             });
         };
+        // The key AWSPREVIOUS holds before the promote (retired afterwards if due).
+        let former_previous = match self.read_current(store, scope).await {
+            Ok(current) => self.previous_key_hash(store, scope, &current).await,
+            Err(_) => None,
+        };
         match store.promote(&scope.secret, token, &from).await {
-            Ok(()) => Ok(StepDone::outcome(StepOutcome::Promoted).with_hash(pending.key_hash)),
+            Ok(()) => {
+                let retired = self
+                    .retire_after_promote(
+                        scope,
+                        former_previous.as_deref(),
+                        &pending,
+                        desc.last_rotated,
+                    )
+                    .await;
+                let mut done = StepDone::outcome(StepOutcome::Promoted).with_hash(pending.key_hash);
+                done.retired = retired;
+                Ok(done)
+            }
             Err(e @ StoreError::Conflict { .. }) => Err(EngineError::Conflict {
                 scope: scope.clone(),
                 message: format!(
@@ -1170,6 +1199,60 @@ impl Engine {
             .describe(&scope.secret)
             .await
             .map_err(|e| store_err(scope.clone(), "describing the secret", e))
+    }
+
+    /// The key the AWSPREVIOUS document holds, when it is not `current`'s key (`None` when there
+    /// is no readable previous version).
+    async fn previous_key_hash(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        current: &KeyRecord,
+    ) -> Option<String> {
+        let value = store
+            .get_value(&scope.secret, &VersionSelector::Stage(Stage::Previous))
+            .await
+            .ok()?;
+        let previous = KeyRecord::parse(&value.value, &scope.secret).ok()?;
+        (previous.key_hash != current.key_hash).then_some(previous.key_hash)
+    }
+
+    /// After finishSecret's promote: retires the key that AWSPREVIOUS held until now, if it is due
+    /// (createSecret left it alive because applications could still read it as AWSPREVIOUS). Its
+    /// entry stays in the (new) current document until the next retirement finds it gone. A
+    /// failure here does not fail the step: the promote is done, and the next rotation or `rotor
+    /// retire` retires the key.
+    async fn retire_after_promote(
+        &self,
+        scope: &Scope,
+        former_previous: Option<&str>,
+        promoted: &KeyRecord,
+        last_rotated: Option<DateTime<Utc>>,
+    ) -> Vec<RetiredKey> {
+        let Some(hash) = former_previous else {
+            return Vec::new();
+        };
+        let mut record = promoted.clone();
+        record.older_keys.retain(|k| k.key_hash == hash);
+        if record.older_keys.is_empty() {
+            return Vec::new();
+        }
+        let policy = self.defaults.with_overrides(promoted.rotation.as_ref());
+        match self
+            .retire_due_keys(scope, &record, &policy, self.clock.now(), last_rotated)
+            .await
+        {
+            Ok(r) => r.retired,
+            Err(e) => {
+                warn!(
+                    secret_id = scope.secret.as_str(),
+                    key_hash = hash,
+                    error = %e,
+                    "could not retire the former AWSPREVIOUS key after promoting; the next rotation or `rotor retire` will"
+                );
+                Vec::new()
+            }
+        }
     }
 
     async fn read_current(
