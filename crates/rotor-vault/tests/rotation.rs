@@ -135,9 +135,12 @@ async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pendin
         let live = common::live_key_hashes(&emulator).await;
         let current = record(&store, &secret, VersionSelector::Stage(Stage::Current)).await;
         let recorded: BTreeSet<String> = current.referenced_hashes().map(str::to_owned).collect();
-        assert_eq!(
-            live, recorded,
-            "rotation {rotation}: live keys at the emulator differ from the keys recorded in Vault"
+        // No orphan: every live key is recorded in the current document. (The document may still
+        // list the key finishSecret just retired; the next retirement drops the entry.)
+        assert!(
+            live.is_subset(&recorded),
+            "rotation {rotation}: live keys at the emulator not recorded in Vault: {:?}",
+            live.difference(&recorded).collect::<Vec<_>>()
         );
         assert_eq!(
             live.len(),
@@ -197,9 +200,15 @@ async fn concurrent_rotations_of_one_secret_one_wins_no_orphan() {
         let current = record(&store_a, &secret, VersionSelector::Stage(Stage::Current)).await;
         let recorded: BTreeSet<String> = current.referenced_hashes().map(str::to_owned).collect();
         let live = common::live_key_hashes(&emulator).await;
+        assert!(
+            live.is_subset(&recorded),
+            "round {round}: orphaned keys at the emulator: {:?}",
+            live.difference(&recorded).collect::<Vec<_>>()
+        );
         assert_eq!(
-            live, recorded,
-            "round {round}: orphaned keys at the emulator"
+            live.len(),
+            2,
+            "round {round}: expected exactly the current and the previous key alive"
         );
         let seen = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
         assert_eq!(seen, current.api_key.expose());
