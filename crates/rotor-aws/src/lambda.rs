@@ -5,9 +5,10 @@
 //! * Secrets Manager's rotation event: `{"Step": "createSecret"|"setSecret"|"testSecret"|
 //!   "finishSecret", "SecretId": "…", "ClientRequestToken": "…", "RotationToken": "…"?}`. Any other
 //!   step is an error. `RotationToken` is passed through to `PutSecretValue`.
-//! * `{"rotor": "retire", "SecretId": "…"}` (a scheduled retirement, issue 6): recognised, but this
-//!   version of rotor retires old keys only in the next rotation's createSecret, so it answers with
-//!   an `UnsupportedCommand` error naming that (the templates leave that schedule disabled).
+//! * `{"rotor": "retire", "SecretId": "…"}` (a scheduled retirement): usage-aware retirement of the
+//!   secret's older keys (`Engine::retire`, never forced). Keys still receiving traffic past the
+//!   policy's maximum wait give a `Rotor.KeysStuck` error so the error alarm fires. Any other
+//!   command is `Rotor.UnsupportedCommand`.
 //!
 //! # Configuration (environment variables, read once per container)
 //! | variable | meaning |
@@ -167,8 +168,10 @@ pub enum LambdaError {
     #[error("{0}")]
     Step(Box<EngineError>),
     #[error(
-        "secret {secret}: the command {command:?} is not supported by this version of rotor; old keys are retired by the next rotation's createSecret (disable the retire schedule)"
+        "secret {secret}: an old key still receives traffic past the maximum retirement wait, so rotor did not delete it; find who still uses it (`rotor status aws://{secret}`), or retire it with `rotor retire --force`"
     )]
+    KeysStuck { secret: String },
+    #[error("secret {secret}: unknown rotor command {command:?}; the only command is \"retire\"")]
     UnsupportedCommand { secret: String, command: String },
 }
 
@@ -181,6 +184,7 @@ impl LambdaError {
             LambdaError::ManagementKey { .. } => "Rotor.ManagementKey",
             LambdaError::Client(_) => "Rotor.Configuration",
             LambdaError::UnsupportedCommand { .. } => "Rotor.UnsupportedCommand",
+            LambdaError::KeysStuck { .. } => "Rotor.KeysStuck",
             LambdaError::Step(e) => match e.as_ref() {
                 EngineError::RotationDisabled { .. } => "Rotor.RotationDisabled",
                 EngineError::UnknownToken { .. } => "Rotor.UnknownToken",
@@ -250,6 +254,30 @@ impl RotationHandler {
             }
         };
         match event {
+            Event::Command(cmd) if cmd.rotor == "retire" => {
+                let result = self.retire(&cmd.secret_id).await;
+                let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                match result {
+                    Ok(report) => {
+                        info!(
+                            secret_id = %cmd.secret_id,
+                            step = "retire",
+                            outcome = "done",
+                            retired = report.retired.len(),
+                            disabled = report.disabled.len(),
+                            duration_ms,
+                            "retirement done"
+                        );
+                        serde_json::to_value(&report).map_err(|e| LambdaError::Config {
+                            message: format!("could not serialize the retirement report: {e}"),
+                        })
+                    }
+                    Err(e) => {
+                        error!(secret_id = %cmd.secret_id, step = "retire", outcome = "failed", error_type = e.error_type(), duration_ms, error = %e, "retirement failed");
+                        Err(e)
+                    }
+                }
+            }
             Event::Command(cmd) => {
                 let e = LambdaError::UnsupportedCommand {
                     secret: cmd.secret_id.clone(),
@@ -292,6 +320,26 @@ impl RotationHandler {
                 }
             }
         }
+    }
+
+    /// `{"rotor":"retire"}`: usage-aware retirement of the secret's older keys (never forced).
+    /// Keys still receiving traffic past the policy's maximum wait are an error
+    /// (`Rotor.KeysStuck`), so the function's error alarm fires.
+    async fn retire(
+        &self,
+        secret_id: &str,
+    ) -> Result<rotor_core::engine::RetireReport, LambdaError> {
+        let engine = self.engine(secret_id, false).await?;
+        let report = engine
+            .retire(&self.store, secret_id, false)
+            .await
+            .map_err(|e| LambdaError::Step(Box::new(e)))?;
+        if report.stuck {
+            return Err(LambdaError::KeysStuck {
+                secret: secret_id.to_owned(),
+            });
+        }
+        Ok(report)
     }
 
     async fn rotation_step(&self, ev: &RotationEvent) -> Result<StepReport, LambdaError> {

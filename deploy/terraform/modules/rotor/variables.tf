@@ -56,7 +56,7 @@ variable "rotation_window" {
 }
 
 variable "retire_schedule_expression" {
-  description = "EventBridge schedule invoking the function with {\"rotor\":\"retire\",...} per rotated secret (null = off; this version answers it with Rotor.UnsupportedCommand)."
+  description = "EventBridge schedule invoking the function with {\"rotor\":\"retire\",...} per rotated secret: usage-aware retirement of drained old keys between rotations (null = off)."
   type        = string
   default     = null
 }
