@@ -1,0 +1,182 @@
+//! The `rotor` binary on `aws://` targets against the AWS emulator started by tests/run
+//! (LocalStack, or moto) and the in-process OpenRouter emulator. Applications are played by the
+//! AWS SDK reading `AWSCURRENT` / `AWSPREVIOUS`, and each key read is used at the emulator.
+
+#[path = "daemon_support/mod.rs"]
+mod support;
+
+use std::process::Command;
+
+use aws_sdk_secretsmanager::config::{Credentials, Region};
+use rotor_emulator::{EmulatorConfig, RunningEmulator};
+use support::*;
+
+fn endpoint() -> String {
+    std::env::var("ROTOR_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ROTOR_TEST_AWS_ENDPOINT is not set: run tests/run, which starts LocalStack (or moto) via \
+             tests/services/20-localstack.sh and exports it"
+        )
+    })
+}
+
+async fn sdk() -> aws_sdk_secretsmanager::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "rotor-tests"))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&config)
+}
+
+fn with_aws(mut cmd: Command) -> Command {
+    cmd.env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("ROTOR_GRACE_PERIOD", "0s");
+    cmd
+}
+
+/// The `api_key` an application reads from the version carrying `stage`.
+async fn app_key(sm: &aws_sdk_secretsmanager::Client, id: &str, stage: &str) -> String {
+    let v = sm
+        .get_secret_value()
+        .secret_id(id)
+        .version_stage(stage)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetSecretValue {id} {stage}: {e}"));
+    let doc: serde_json::Value =
+        serde_json::from_str(v.secret_string().expect("a string secret")).expect("JSON document");
+    doc["api_key"].as_str().expect("api_key").to_owned()
+}
+
+fn fresh(label: &str) -> String {
+    format!(
+        "rotor-cli-{label}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_rotate_local_status_and_management_key_from_aws() {
+    let emu: RunningEmulator = rotor_emulator::start(EmulatorConfig::default())
+        .await
+        .unwrap();
+    let sm = sdk().await;
+    let id = fresh("app");
+    let target = format!("aws://{id}");
+
+    let mut cmd = with_aws(rotor(&emu));
+    cmd.args(["init", &target]);
+    run_ok(cmd).await;
+    let first = app_key(&sm, &id, "AWSCURRENT").await;
+    assert!(
+        key_works(&emu, &first).await,
+        "the key read after init works"
+    );
+
+    // No rotation function is attached: asking Secrets Manager to rotate is refused clearly.
+    let mut cmd = with_aws(rotor(&emu));
+    cmd.args(["rotate", &target]);
+    let out = run(cmd).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--local"));
+
+    let mut keys = vec![first];
+    for n in 1..=2 {
+        let mut cmd = with_aws(rotor(&emu));
+        cmd.args(["rotate", &target, "--local"]);
+        let out = run_ok(cmd).await;
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(
+                !keys.iter().any(|k| text.contains(k.as_str())),
+                "a key in rotor's output"
+            );
+        }
+        let current = app_key(&sm, &id, "AWSCURRENT").await;
+        let previous = app_key(&sm, &id, "AWSPREVIOUS").await;
+        assert!(!keys.contains(&current), "rotation {n} changed AWSCURRENT");
+        assert_eq!(
+            &previous,
+            keys.last().unwrap(),
+            "the old key became AWSPREVIOUS"
+        );
+        assert!(
+            key_works(&emu, &current).await,
+            "rotation {n}: AWSCURRENT works"
+        );
+        assert!(
+            key_works(&emu, &previous).await,
+            "rotation {n}: AWSPREVIOUS still works"
+        );
+        keys.push(current);
+    }
+    assert!(
+        !key_works(&emu, &keys[0]).await,
+        "the first key is retired (grace 0s)"
+    );
+    assert_eq!(alive_keys(&emu).await.len(), 2, "exactly two live keys");
+
+    let status = status_json(with_aws(rotor(&emu)), &target).await;
+    assert_eq!(status["backend"], "aws", "{status:#}");
+    let stages: Vec<String> = status["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| {
+            v["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(stages.iter().any(|s| s == "AWSCURRENT") && stages.iter().any(|s| s == "AWSPREVIOUS"));
+    let alive = alive_keys(&emu).await;
+    assert!(
+        alive.is_subset(&recorded_hashes(&status)),
+        "every live key is recorded"
+    );
+
+    // The management key itself from a Secrets Manager secret (JSON field).
+    let mgmt_id = fresh("mgmt");
+    sm.create_secret()
+        .name(&mgmt_id)
+        .secret_string(serde_json::json!({"management_key": emu.management_key()}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut cmd = with_aws(rotor_without_key(&emu));
+    cmd.args([
+        "status",
+        &target,
+        "--management-key-from",
+        &format!("aws://{mgmt_id}#management_key"),
+    ]);
+    let out = run_ok(cmd).await;
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(emu.management_key()));
+    let mut cmd = with_aws(rotor_without_key(&emu));
+    cmd.args([
+        "status",
+        &target,
+        "--management-key-from",
+        &format!("aws://{mgmt_id}#nope"),
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(emu.management_key()));
+}
