@@ -16,6 +16,10 @@ locals {
     ROTOR_EXPIRES_AFTER                 = var.policy.expires_after
     ROTOR_TEST_MODE                     = var.policy.test_mode
     ROTOR_NAME_TEMPLATE                 = var.policy.name_template
+    ROTOR_OBSERVATION_WINDOW            = var.policy.observation_window
+    ROTOR_DISABLE_FIRST                 = var.policy.disable_first
+    ROTOR_DISABLE_DELAY                 = var.policy.disable_delay
+    ROTOR_MAX_RETIREMENT_WAIT           = var.policy.max_retirement_wait
     RUST_LOG                            = "info"
   } : k => v if v != "" }
 }

@@ -67,7 +67,7 @@ variable "openrouter_base_url" {
 }
 
 variable "policy" {
-  description = "Policy defaults (ROTOR_* variables): grace_period, limit, limit_reset, expires_after, test_mode, name_template."
+  description = "Policy defaults (ROTOR_* variables): grace_period, limit, limit_reset, expires_after, test_mode, name_template, observation_window, disable_first, disable_delay, max_retirement_wait."
   type = object({
     grace_period  = optional(string, "2h")
     limit         = optional(string, "")
@@ -75,6 +75,11 @@ variable "policy" {
     expires_after = optional(string, "")
     test_mode     = optional(string, "auth")
     name_template = optional(string, "")
+    # Usage-aware retirement (docs/lifecycle.md).
+    observation_window  = optional(string, "")
+    disable_first       = optional(string, "")
+    disable_delay       = optional(string, "")
+    max_retirement_wait = optional(string, "")
   })
   default = {}
 }
