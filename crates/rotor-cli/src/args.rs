@@ -71,6 +71,19 @@ pub struct PolicyArgs {
     /// Model of the completion test.
     #[arg(long)]
     pub test_model: Option<String>,
+    /// How long an old key's usage must stay flat before it is deleted (`30m`; `0s` = grace alone).
+    #[arg(long)]
+    pub observation_window: Option<String>,
+    /// Disable a drained old key first and delete it `--disable-delay` later (`true`/`false`).
+    #[arg(long)]
+    pub disable_first: Option<bool>,
+    /// How long a disabled old key stays before deletion (`1h`).
+    #[arg(long)]
+    pub disable_delay: Option<String>,
+    /// After the grace period, how long to wait for traffic to drain before reporting the key as
+    /// stuck (`7d`; it is never deleted without `rotor retire --force`).
+    #[arg(long)]
+    pub max_retirement_wait: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -202,6 +202,18 @@ fn overrides(secret_id: &str, p: &PolicyArgs) -> Result<Option<PolicyOverrides>,
     if let Some(v) = &p.test_model {
         put("test_model", Value::String(v.clone()));
     }
+    for (name, v) in [
+        ("observation_window", &p.observation_window),
+        ("disable_delay", &p.disable_delay),
+        ("max_retirement_wait", &p.max_retirement_wait),
+    ] {
+        if let Some(v) = v {
+            put(name, Value::String(v.clone()));
+        }
+    }
+    if let Some(v) = p.disable_first {
+        put("disable_first", Value::Bool(v));
+    }
     if m.is_empty() {
         return Ok(None);
     }

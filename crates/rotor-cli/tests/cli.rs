@@ -223,6 +223,26 @@ async fn init_rotate_status_and_step_through_the_binary() {
         .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(env.file("prod-app")["versions"], before["versions"]);
+
+    // Retirement settings are per-secret policy too.
+    let other = env.target("careful-app");
+    let out = env
+        .rotor(&[
+            "init",
+            &other,
+            "--observation-window",
+            "30m",
+            "--disable-first",
+            "true",
+            "--max-retirement-wait",
+            "3d",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = env.document("careful-app", "AWSCURRENT").unwrap();
+    assert_eq!(doc["rotation"]["observation_window"], "30m");
+    assert_eq!(doc["rotation"]["disable_first"], true);
+    assert_eq!(doc["rotation"]["max_retirement_wait"], "3days");
 }
 
 #[tokio::test(flavor = "multi_thread")]
