@@ -86,6 +86,8 @@ pub struct PolicyArgs {
     pub max_retirement_wait: Option<String>,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Rotate a key a few times against an in-process OpenRouter emulator and a temporary file
