@@ -88,6 +88,21 @@ use crate::policy::{Policy, PolicyOverrides, TestMode, rotor_tag, tag_of_name};
 use crate::record::{KeyRecord, OlderKey};
 use crate::store::{SecretDescription, SecretStore, Stage, StoreError, VersionSelector};
 
+/// The token of the rotation in progress, or a Precondition error saying there is nothing to
+/// `what` (resume, abandon...).
+fn rotation_in_progress(
+    desc: &SecretDescription,
+    scope: Scope,
+    what: &str,
+) -> Result<String, EngineError> {
+    pending_rotation(desc).map(str::to_owned).ok_or_else(|| EngineError::Precondition {
+        scope,
+        message: format!(
+            "no rotation is in progress (no AWSPENDING version besides the current one); nothing to {what}"
+        ),
+    })
+}
+
 /// A step of the rotation contract. Parses from and prints as AWS's names (`createSecret`…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Step {
@@ -313,15 +328,7 @@ impl Engine {
     ) -> Result<RotationReport, EngineError> {
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
-        let Some(token) = pending_rotation(&desc).map(str::to_owned) else {
-            return Err(EngineError::Precondition {
-                scope,
-                message:
-                    "no rotation is in progress (no AWSPENDING version besides the current one); \
-                          nothing to resume"
-                        .into(),
-            });
-        };
+        let token = rotation_in_progress(&desc, scope, "resume")?;
         self.run_steps(store, secret_id, &token).await
     }
 
@@ -336,15 +343,7 @@ impl Engine {
     ) -> Result<AbandonReport, EngineError> {
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
-        let Some(token) = pending_rotation(&desc).map(str::to_owned) else {
-            return Err(EngineError::Precondition {
-                scope,
-                message:
-                    "no rotation is in progress (no AWSPENDING version besides the current one); \
-                          nothing to abandon"
-                        .into(),
-            });
-        };
+        let token = rotation_in_progress(&desc, scope, "abandon")?;
         let scope = Scope::new(secret_id, None, Some(&token));
         let current = self.read_current(store, &scope).await?;
         let protected: HashSet<&str> = current.referenced_hashes().collect();

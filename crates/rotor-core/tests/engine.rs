@@ -1653,10 +1653,9 @@ async fn crash_everywhere(store: &dyn SecretStore) {
             }
             .await
             .is_none();
-            // Let the emulator finish whatever request had fully arrived before the crash.
-            for _ in 0..20 {
-                tokio::task::yield_now().await;
-            }
+            // Let the emulator (same runtime) finish whatever request had fully arrived before
+            // the crash; a fixed number of yields was not enough on a loaded machine.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             let desc = store.describe(SECRET).await.unwrap();
             let tag = rotor_tag(&desc.secret_id, &token);
             let keys = env.control.keys().await.unwrap();

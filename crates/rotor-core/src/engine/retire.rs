@@ -466,21 +466,13 @@ impl Engine {
                 }
             };
             let delete_after = plus(disabled_at, policy.disable_delay);
-            if now < delete_after {
-                plan.keys.push(entry(
-                    &k,
-                    Some(key.usage),
-                    RetireDecision::Disabled { delete_after },
-                ));
-                plan.kept.push(k);
-                return Ok(());
-            }
             return self
-                .delete_planned(
+                .delete_when_delay_passed(
                     scope,
                     k,
                     key.usage,
-                    DeleteReason::DisableDelayPassed,
+                    delete_after,
+                    now,
                     mode,
                     plan,
                     grace_ends_at,
@@ -545,21 +537,13 @@ impl Engine {
                 plan.changed = true;
                 plan.disabled.push(k.key_hash.clone());
                 let delete_after = plus(now, policy.disable_delay);
-                if now < delete_after {
-                    plan.keys.push(entry(
-                        &k,
-                        Some(key.usage),
-                        RetireDecision::Disabled { delete_after },
-                    ));
-                    plan.kept.push(k);
-                    return Ok(());
-                }
                 return self
-                    .delete_planned(
+                    .delete_when_delay_passed(
                         scope,
                         k,
                         key.usage,
-                        DeleteReason::DisableDelayPassed,
+                        delete_after,
+                        now,
                         mode,
                         plan,
                         grace_ends_at,
@@ -635,6 +619,46 @@ impl Engine {
         plan.keys.push(shown);
         plan.kept.push(k);
         Ok(())
+    }
+
+    /// A disabled key: kept (and reported as disabled) until `delete_after`, then deleted.
+    #[allow(clippy::too_many_arguments)]
+    async fn delete_when_delay_passed(
+        &self,
+        scope: &Scope,
+        k: OlderKey,
+        usage: f64,
+        delete_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+        mode: Mode,
+        plan: &mut Plan,
+        grace_ends_at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        if now < delete_after {
+            plan.keys.push(KeyRetirement {
+                key_hash: k.key_hash.clone(),
+                key_name: k.key_name.clone(),
+                superseded_at: k.superseded_at,
+                grace_ends_at,
+                usage: Some(usage),
+                usage_samples: k.usage_samples.clone(),
+                disabled_at: k.disabled_at,
+                retire_reason: k.retire_reason,
+                decision: RetireDecision::Disabled { delete_after },
+            });
+            plan.kept.push(k);
+            return Ok(());
+        }
+        self.delete_planned(
+            scope,
+            k,
+            usage,
+            DeleteReason::DisableDelayPassed,
+            mode,
+            plan,
+            grace_ends_at,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
