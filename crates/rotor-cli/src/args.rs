@@ -118,6 +118,10 @@ pub enum Command {
         /// Finish the rotation that is already pending (with its own token) instead of failing.
         #[arg(long)]
         resume: bool,
+        /// Give up the rotation that is pending: delete its new key at OpenRouter and clear
+        /// AWSPENDING (the current key is untouched). For a rotation that cannot finish.
+        #[arg(long, conflicts_with = "resume")]
+        abandon: bool,
         /// aws:// only: run the four steps here instead of asking Secrets Manager to invoke the
         /// secret's rotation function.
         #[arg(long)]

@@ -27,18 +27,27 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             fleet: FleetArgs { all: false, .. },
             openrouter,
             resume,
+            abandon: false,
             local,
         } => rotate(&out, &target, &openrouter, resume, local).await,
+        Command::Rotate {
+            target: Some(target),
+            fleet: FleetArgs { all: false, .. },
+            openrouter,
+            abandon: true,
+            ..
+        } => abandon(&out, &target, &openrouter).await,
         Command::Rotate {
             fleet,
             openrouter,
             resume,
+            abandon,
             local,
             ..
         } => {
-            if resume || local {
+            if resume || local || abandon {
                 return Err(CliError::usage(
-                    "--resume and --local apply to one target, not to --all",
+                    "--resume, --abandon and --local apply to one target, not to --all",
                 ));
             }
             crate::fleet::run(&out, crate::fleet::FleetOp::Rotate, &fleet, &openrouter).await
@@ -282,6 +291,24 @@ async fn rotate(
     }
     .map_err(engine_error)?;
     out.rotation(&parsed, &report);
+    Ok(Exit::Ok)
+}
+
+async fn abandon(out: &Output, target: &str, or: &OpenRouterArgs) -> Result<Exit, CliError> {
+    let (target, store) = open(target).await?;
+    let engine = engine(or).await?;
+    let report = engine
+        .abandon(store.as_ref(), &target.secret_id())
+        .await
+        .map_err(engine_error)?;
+    if out.is_json() {
+        out.print_json(&serde_json::json!({"target": target.to_string(), "abandoned": report}));
+    } else {
+        println!("abandoned the rotation {} of {target}", report.token);
+        for h in &report.deleted_keys {
+            println!("  deleted its key {h}");
+        }
+    }
     Ok(Exit::Ok)
 }
 

@@ -180,3 +180,67 @@ async fn init_rotate_local_status_and_management_key_from_aws() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains(emu.management_key()));
 }
+
+/// Secrets Manager cannot hold an empty AWSPENDING version outside `RotateSecret`, so two
+/// `rotor rotate --local` processes both start. The first to store its key wins; the other is
+/// refused (its key deleted, or — if it stored a key after the winner finished — refused at
+/// finishSecret because the current key changed), and `--abandon` cleans up. No key is orphaned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_local_rotations_at_once_one_wins_and_no_key_is_orphaned() {
+    let emu: RunningEmulator = rotor_emulator::start(EmulatorConfig::default())
+        .await
+        .unwrap();
+    let sm = sdk().await;
+    let id = fresh("race");
+    let target = format!("aws://{id}");
+    let mut cmd = with_aws(rotor(&emu));
+    cmd.args(["init", &target]);
+    run_ok(cmd).await;
+
+    // The first key creation is slow: the other process overtakes it.
+    emu.control()
+        .fail_next(
+            "POST",
+            "/api/v1/keys",
+            rotor_emulator::control::FaultKind::Delay { delay_ms: 1500 },
+        )
+        .await
+        .unwrap();
+    let mut a = with_aws(rotor(&emu));
+    a.args(["rotate", &target, "--local"]);
+    let mut b = with_aws(rotor(&emu));
+    b.args(["rotate", &target, "--local"]);
+    let (a, b) = tokio::join!(run(a), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        run(b).await
+    });
+    let mut codes = [a.status.code(), b.status.code()];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [Some(0), Some(3)],
+        "one wins, the other is refused:\nA: {}\nB: {}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let current = app_key(&sm, &id, "AWSCURRENT").await;
+    assert!(key_works(&emu, &current).await);
+
+    // Whatever the loser left pending is abandoned; afterwards every live key is recorded.
+    let status = status_json(with_aws(rotor(&emu)), &target).await;
+    if !status["pending_rotation"].is_null() {
+        let mut cmd = with_aws(rotor(&emu));
+        cmd.args(["rotate", &target, "--local", "--abandon"]);
+        run_ok(cmd).await;
+    }
+    let status = status_json(with_aws(rotor(&emu)), &target).await;
+    assert!(status["pending_rotation"].is_null(), "{status:#}");
+    let alive = alive_keys(&emu).await;
+    let recorded = recorded_hashes(&status);
+    assert!(
+        alive.is_subset(&recorded),
+        "orphans: {:?}",
+        alive.difference(&recorded).collect::<Vec<_>>()
+    );
+    assert_eq!(alive.len(), 2, "the initial key and the winner's");
+}

@@ -493,6 +493,21 @@ impl Engine {
         };
         let created = self.create_key(scope, &request, &tag, &protected).await?;
         let new_hash = created.data.hash.clone();
+        // Stores that cannot hold an empty pending version across processes (Secrets Manager
+        // outside a RotateSecret) cannot refuse a second rotation in begin_rotation; and
+        // PutSecretValue would silently move AWSPENDING to this one. So look again, right before
+        // storing: if another rotation started meanwhile, it wins, and this key goes.
+        if let Err(e) = self.refuse_other_rotation(store, scope, token).await {
+            if let Err(d) = self.delete_key(&new_hash).await {
+                warn!(
+                    secret_id,
+                    key_hash = new_hash.as_str(),
+                    error = %d,
+                    "could not delete the key of a rotation that lost to another; `rotor sweep --delete` finds it by its tag"
+                );
+            }
+            return Err(e);
+        }
 
         let mut older_keys: Vec<OlderKey> = retirement
             .kept
@@ -901,11 +916,29 @@ impl Engine {
                 message: "no version is AWSCURRENT, so there is nothing to promote from".into(),
             });
         };
+        let current = self.read_current(store, scope).await?;
+        // The pending document was built from the current one at createSecret: it records the
+        // current key among its older keys (or is the current key itself, RotateImmediately=false).
+        // If the current version changed since (another rotation finished in between), promoting
+        // would leave the key being replaced recorded nowhere: refuse.
+        if pending.key_hash != current.key_hash
+            && !pending
+                .older_keys
+                .iter()
+                .any(|k| k.key_hash == current.key_hash)
+        {
+            return Err(EngineError::Conflict {
+                scope: scope.clone(),
+                message: format!(
+                    "the current key ({}) changed after this rotation's createSecret (another rotation \
+                     finished in between), so promoting would forget it; abandon this rotation with \
+                     `rotor rotate --abandon` (deletes its new key) and rotate again",
+                    current.key_hash
+                ),
+            });
+        }
         // The key AWSPREVIOUS holds before the promote (retired afterwards if due).
-        let former_previous = match self.read_current(store, scope).await {
-            Ok(current) => self.previous_key_hash(store, scope, &current).await,
-            Err(_) => None,
-        };
+        let former_previous = self.previous_key_hash(store, scope, &current).await;
         match store.promote(&scope.secret, token, &from).await {
             Ok(()) => {
                 let retired = self
@@ -1403,6 +1436,22 @@ fn pending_rotation(desc: &SecretDescription) -> Option<&str> {
         .iter()
         .find(|v| v.has(Stage::Pending) && !v.has(Stage::Current))
         .map(|v| v.id.as_str())
+}
+
+impl Engine {
+    /// Fails with [`another_rotation`] when a rotation other than `token` is pending.
+    async fn refuse_other_rotation(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<(), EngineError> {
+        let desc = self.describe(store, scope).await?;
+        match pending_rotation(&desc) {
+            Some(other) if other != token => Err(another_rotation(scope.clone(), other)),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn another_rotation(scope: Scope, other: &str) -> EngineError {
