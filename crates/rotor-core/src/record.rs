@@ -289,7 +289,11 @@ impl KeyRecord {
     pub fn to_secret_string(&self) -> SecretString {
         // Serializing this struct cannot fail: every field is a string, number, timestamp, map of
         // JSON values or a derived struct of those (no non-string map keys).
-        let text = serde_json::to_string(self).unwrap_or_default();
+        // Canonical JSON (object keys sorted, compact) through `Value`: a store that keeps JSON
+        // as fields (Vault KV) can then hold the document without a verbatim copy of it.
+        let text = serde_json::to_value(self)
+            .and_then(|v| serde_json::to_string(&v))
+            .unwrap_or_default();
         SecretString::from(text)
     }
 

@@ -65,10 +65,17 @@ struct Slot {
 }
 
 impl Slot {
+    /// Whether the slot holds `value`: the same text, or (for documents kept as fields, whose
+    /// numbers Vault may re-render, `25.0` as `25`) the same JSON object.
     fn holds(&self, value: &SecretString) -> bool {
-        self.doc
-            .as_ref()
-            .is_some_and(|d| d.expose_secret() == value.expose_secret())
+        self.doc.as_ref().is_some_and(|d| {
+            let (a, b) = (d.expose_secret(), value.expose_secret());
+            a == b
+                || matches!(
+                    (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)),
+                    (Ok(x @ Value::Object(_)), Ok(y @ Value::Object(_))) if same_json(&x, &y)
+                )
+        })
     }
 }
 

@@ -93,7 +93,13 @@ async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pendin
                 assert_eq!(status, 403, "the application can read the staging path");
             }
         }
-        let now = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+        let data = common::app_read(&app, &secret).await.unwrap();
+        // rotor's documents are canonical JSON, kept as fields only: the key appears once.
+        assert!(
+            data.get("rotor_document").is_none(),
+            "rotation {rotation}: the document is also stored verbatim (the key twice)"
+        );
+        let now = common::api_key_of(&data);
         assert_eq!(
             Some(&now),
             pending_key.as_ref(),
