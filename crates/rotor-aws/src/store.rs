@@ -199,6 +199,11 @@ impl SecretStore for SecretsManagerStore {
         "aws"
     }
 
+    /// The pending mark of `begin_rotation` lives in this process only (see the module docs).
+    fn begin_rotation_is_exclusive(&self) -> bool {
+        false
+    }
+
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
         let mut d = self.describe_remote(secret_id).await?;
         if let Some(token) = self.begun_token(secret_id) {

@@ -497,7 +497,9 @@ impl Engine {
         // outside a RotateSecret) cannot refuse a second rotation in begin_rotation; and
         // PutSecretValue would silently move AWSPENDING to this one. So look again, right before
         // storing: if another rotation started meanwhile, it wins, and this key goes.
-        if let Err(e) = self.refuse_other_rotation(store, scope, token).await {
+        if !store.begin_rotation_is_exclusive()
+            && let Err(e) = self.refuse_other_rotation(store, scope, token).await
+        {
             if let Err(d) = self.delete_key(&new_hash).await {
                 warn!(
                     secret_id,

@@ -241,6 +241,14 @@ pub trait SecretStore: Send + Sync {
     /// A short backend name for logs and status output: `memory`, `file`, `aws`, `vault`.
     fn backend(&self) -> &'static str;
 
+    /// Whether [`begin_rotation`](Self::begin_rotation) refuses a second rotation across
+    /// processes (its Pending mark lives in the store). Secrets Manager cannot hold an empty
+    /// version outside `RotateSecret`, so its store says `false`, and the engine then checks
+    /// again for another rotation right before storing a new key.
+    fn begin_rotation_is_exclusive(&self) -> bool {
+        true
+    }
+
     /// Versions, their stages, rotation settings. `NotFound` if the secret does not exist.
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError>;
 
