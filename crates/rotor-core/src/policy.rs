@@ -2,9 +2,10 @@
 //! merged with the per-secret overrides in the document's `rotation` field ([`PolicyOverrides`]).
 //!
 //! Key names: every key rotor creates is named from a template (default `{secret} rotated {date}`)
-//! followed by a tag ` [rotor:<8 hex>]`, the first 8 hex digits of
+//! followed by a tag ` [rotor:<12 hex>]`, the first 12 hex digits of
 //! `sha256(secret_id + "\n" + token)`, where `secret_id` is the id the store reports
-//! ([`crate::SecretDescription::secret_id`]: the ARN on AWS), so every caller derives the same tag. The tag ties a key to the one rotation (or init) that made it,
+//! ([`crate::SecretDescription::secret_id`]: the ARN on AWS), so every caller derives the same
+//! tag. The tag ties a key to the one rotation (or init) that made it,
 //! so a re-run of createSecret can find and delete a key whose plaintext was never stored, and the
 //! orphan sweep can recognise rotor's keys ([`is_rotor_key_name`], [`tag_of_name`]).
 //!
@@ -596,15 +597,21 @@ pub fn rotor_tag(secret_id: &str, token: &str) -> String {
     h.update(secret_id.as_bytes());
     h.update(b"\n");
     h.update(token.as_bytes());
-    hex::encode(&h.finalize()[..4])
+    hex::encode(&h.finalize()[..TAG_BYTES])
 }
 
-/// The rotor tag at the end of a key name (`… [rotor:3fa9c2d1]` → `3fa9c2d1`), if any.
+/// Bytes of the SHA-256 in a new tag: 48 bits, so that a tag of one rotation matching an unrelated
+/// key of the same account (whose deletion the tag search would then risk) stays negligible even
+/// for accounts with very many keys. Tags of 8 hex digits (32 bits, rotor before 0.1) are still
+/// recognised.
+const TAG_BYTES: usize = 6;
+
+/// The rotor tag at the end of a key name (`… [rotor:3fa9c2d1e07b]` → `3fa9c2d1e07b`), if any.
 pub fn tag_of_name(name: &str) -> Option<&str> {
     let rest = name.strip_suffix(']')?;
     let start = rest.rfind("[rotor:")?;
     let tag = &rest[start + "[rotor:".len()..];
-    (tag.len() == 8
+    ((tag.len() == 2 * TAG_BYTES || tag.len() == 8)
         && tag
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
@@ -625,7 +632,7 @@ mod tests {
     fn tag_round_trip() {
         let p = Policy::default();
         let tag = rotor_tag("prod/app", "tok-1");
-        assert_eq!(tag.len(), 8);
+        assert_eq!(tag.len(), 12);
         assert_ne!(tag, rotor_tag("prod/app", "tok-2"));
         assert_ne!(tag, rotor_tag("prod/ap", "ptok-1"));
         let now = DateTime::parse_from_rfc3339("2026-11-28T06:58:44Z")
@@ -637,6 +644,9 @@ mod tests {
         assert!(is_rotor_key_name(&name));
         assert!(!is_rotor_key_name("prod key"));
         assert!(!is_rotor_key_name("x [rotor:XYZ]"));
+        // Keys named by rotor versions with 8-digit tags are still recognised.
+        assert_eq!(tag_of_name("old [rotor:0badc0de]"), Some("0badc0de"));
+        assert!(!is_rotor_key_name("x [rotor:0badc0de1]"));
     }
 
     #[test]

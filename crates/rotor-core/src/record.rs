@@ -4,7 +4,7 @@
 //! {
 //!   "api_key": "sk-or-v1-…",
 //!   "key_hash": "<OpenRouter key hash>",
-//!   "key_name": "prod-app rotated 2026-11-28 [rotor:3fa9c2d1]",
+//!   "key_name": "prod-app rotated 2026-11-28 [rotor:3fa9c2d1e07b]",
 //!   "created_at": "2026-11-28T06:58:44Z",
 //!   "expires_at": null,
 //!   "rotation": { "grace_period": "2h" },
