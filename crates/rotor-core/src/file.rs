@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::memory::{SecretState, VersionState};
 use crate::store::{
-    SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionSelector,
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionSelector,
 };
 
 /// The `format` field of every secret file this version writes and reads.
@@ -81,6 +81,16 @@ struct SecretFile {
     stages: BTreeMap<String, String>,
     /// Version id → version.
     versions: BTreeMap<String, VersionFile>,
+    /// The rotation ledger (lease and intents; no key material), replaced only by check-and-set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ledger: Option<LedgerFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LedgerFile {
+    revision: u64,
+    /// The engine's ledger document, as JSON text.
+    document: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -294,6 +304,20 @@ impl FileStore {
         secret: &str,
         change: impl FnOnce(&str, &mut Option<SecretState>) -> Result<bool, StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
+        self.modify_returning(secret, move |name, state| {
+            change(name, state).map(|changed| (changed, ()))
+        })
+        .await
+    }
+
+    /// [`modify`](Self::modify) whose change also returns a value.
+    async fn modify_returning<R: Send + 'static>(
+        &self,
+        secret: &str,
+        change: impl FnOnce(&str, &mut Option<SecretState>) -> Result<(bool, R), StoreError>
+        + Send
+        + 'static,
+    ) -> Result<R, StoreError> {
         let paths = self.paths(secret)?;
         let name = secret.to_owned();
         let timeout = self.inner.lock_timeout;
@@ -302,14 +326,16 @@ impl FileStore {
             let _lock = lock_exclusive(&name, &paths.lock, timeout)?;
             remove_stale_temp_files(&paths);
             let mut state = load(&name, &paths.file)?;
-            if !change(&name, &mut state)? {
-                return Ok(());
+            let (changed, result) = change(&name, &mut state)?;
+            if !changed {
+                return Ok(result);
             }
             let Some(state) = state else {
-                return Ok(());
+                return Ok(result);
             };
             let bytes = serialize(&name, &state)?;
-            write_atomic(&name, &paths, &bytes)
+            write_atomic(&name, &paths, &bytes)?;
+            Ok(result)
         })
         .await
     }
@@ -511,6 +537,7 @@ fn parse(secret: &str, path: &Path, text: &str) -> Result<SecretState, StoreErro
         last_rotated: doc.last_rotated,
         versions,
         stages,
+        ledger: doc.ledger.map(|l| (l.revision, l.document)),
     })
 }
 
@@ -538,6 +565,13 @@ fn serialize(secret: &str, state: &SecretState) -> Result<Vec<u8>, StoreError> {
                 )
             })
             .collect(),
+        ledger: state
+            .ledger
+            .as_ref()
+            .map(|(revision, document)| LedgerFile {
+                revision: *revision,
+                document: document.clone(),
+            }),
     };
     let mut bytes = serde_json::to_vec_pretty(&doc).map_err(|e| StoreError::Backend {
         secret: secret.to_owned(),
@@ -675,6 +709,26 @@ impl SecretStore for FileStore {
         self.modify(secret_id, move |name, state| {
             let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
             state.clear_pending(name, &token)
+        })
+        .await
+    }
+
+    async fn read_ledger(&self, secret_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        Ok(self.read_existing(secret_id).await?.read_ledger())
+    }
+
+    async fn write_ledger(
+        &self,
+        secret_id: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<String, StoreError> {
+        let expected = expected.map(str::to_owned);
+        let document = document.to_owned();
+        self.modify_returning(secret_id, move |name, state| {
+            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+            let revision = state.write_ledger(name, expected.as_deref(), &document)?;
+            Ok((true, revision))
         })
         .await
     }

@@ -27,5 +27,6 @@ pub use memory::MemoryStore;
 pub use policy::{Policy, PolicyDefaults, PolicyOverrides};
 pub use record::{KeyRecord, OlderKey, RecordError};
 pub use store::{
-    SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo,
+    VersionSelector,
 };

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::store::{
-    SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo,
+    VersionSelector,
 };
 
 /// How many versions without any stage label a store keeps (newest first) before forgetting the
@@ -43,6 +44,8 @@ pub(crate) struct SecretState {
     pub(crate) last_rotated: Option<DateTime<Utc>>,
     pub(crate) versions: BTreeMap<String, VersionState>,
     pub(crate) stages: BTreeMap<Stage, String>,
+    /// The ledger: revision counter and document (see [`SecretStore::write_ledger`]).
+    pub(crate) ledger: Option<(u64, String)>,
 }
 
 fn same_value(a: &SecretString, b: &SecretString) -> bool {
@@ -83,7 +86,39 @@ impl SecretState {
             last_rotated: None,
             versions,
             stages,
+            ledger: None,
         })
+    }
+
+    /// The ledger as [`SecretStore::read_ledger`] returns it.
+    pub(crate) fn read_ledger(&self) -> Option<LedgerEntry> {
+        self.ledger.as_ref().map(|(rev, doc)| LedgerEntry {
+            revision: rev.to_string(),
+            document: doc.clone(),
+        })
+    }
+
+    /// [`SecretStore::write_ledger`]: a check-and-set on the revision counter.
+    pub(crate) fn write_ledger(
+        &mut self,
+        secret: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<String, StoreError> {
+        let current = self.ledger.as_ref().map(|(rev, _)| rev.to_string());
+        if current.as_deref() != expected {
+            return Err(StoreError::conflict(
+                secret,
+                format!(
+                    "the ledger is at revision {}, not {} (another worker wrote it first); nothing was changed",
+                    current.as_deref().unwrap_or("none"),
+                    expected.unwrap_or("none")
+                ),
+            ));
+        }
+        let next = self.ledger.as_ref().map_or(1, |(rev, _)| rev + 1);
+        self.ledger = Some((next, document.to_owned()));
+        Ok(next.to_string())
     }
 
     /// `create_secret` on a secret that already exists: `Ok` only for the idempotent re-run.
@@ -498,6 +533,21 @@ impl SecretStore for MemoryStore {
     async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
         self.modify(secret_id, |s| s.clear_pending(secret_id, token))
             .map(drop)
+    }
+
+    async fn read_ledger(&self, secret_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        let secrets = self.lock();
+        let state = secrets.get(secret_id).ok_or_else(|| missing(secret_id))?;
+        Ok(state.read_ledger())
+    }
+
+    async fn write_ledger(
+        &self,
+        secret_id: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<String, StoreError> {
+        self.modify(secret_id, |s| s.write_ledger(secret_id, expected, document))
     }
 }
 

@@ -164,6 +164,20 @@ pub struct SecretValue {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+/// A secret's *ledger* as stored: a small document, beside the versions, that only a
+/// check-and-set write replaces. The engine keeps in it who owns the secret right now (the
+/// lease) and what it is about to create at OpenRouter (intents), so any worker can take over
+/// after a crash from the store alone (see `rotor_core::engine::ledger`). It never holds key
+/// material, and applications never read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The revision a check-and-set write must name to replace this document (opaque: a
+    /// counter, a KV version, a Secrets Manager version id).
+    pub revision: String,
+    /// The document (JSON text the engine defines).
+    pub document: String,
+}
+
 /// Typed store errors, so the engine can decide what is safe to retry. Messages name the secret
 /// and what went wrong; they never contain a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -309,4 +323,21 @@ pub trait SecretStore: Send + Sync {
     /// stage may be forgotten by the store. `Ok`, no change, if `token` does not carry Pending
     /// (including an unknown `token`). `NotFound` if the secret does not exist.
     async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError>;
+
+    /// The secret's ledger, `None` when none was ever written. `NotFound` if the secret does
+    /// not exist. Always reads the latest revision (no cache).
+    async fn read_ledger(&self, secret_id: &str) -> Result<Option<LedgerEntry>, StoreError>;
+
+    /// Replaces the ledger with `document` if its revision is still `expected` (`None`: no
+    /// ledger was ever written), and returns the new revision. A check-and-set:
+    /// * the revision moved on (another writer came first): `Conflict`, nothing changed;
+    /// * `NotFound` if the secret does not exist.
+    ///
+    /// Writing the ledger never changes a version, a stage, or what `describe` lists.
+    async fn write_ledger(
+        &self,
+        secret_id: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<String, StoreError>;
 }

@@ -20,7 +20,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rotor_core::{
-    SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo,
+    VersionSelector,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -162,6 +163,26 @@ impl VaultStore {
             path: format!("{}/{}", self.config().staging_prefix, t.path),
             ..t
         })
+    }
+
+    /// Where the rotation ledger of `secret_id` (`MOUNT/PATH`) lives:
+    /// `MOUNT/<prefix>/PATH/.rotor-ledger`, under the staging subtree that the rotator's policy
+    /// covers and applications' policies do not.
+    pub fn ledger_target(&self, secret_id: &str) -> Result<VaultTarget, VaultError> {
+        let t = self.staging_target(secret_id)?;
+        Ok(VaultTarget {
+            path: format!("{}/{LEDGER_LEAF}", t.path),
+            ..t
+        })
+    }
+
+    /// `NotFound` unless the applications' path of `secret_id` exists.
+    async fn require_secret(&self, secret_id: &str) -> Result<(), StoreError> {
+        if self.load_with(secret_id, false, false).await?.exists {
+            Ok(())
+        } else {
+            Err(StoreError::not_found(secret_id, "the secret"))
+        }
     }
 
     /// Keeps the token valid in the background (renewal or re-login shortly before it expires),
@@ -737,6 +758,11 @@ impl View {
     }
 }
 
+/// The leaf under a secret's staging path that holds its rotation ledger.
+const LEDGER_LEAF: &str = ".rotor-ledger";
+/// The KV field of the ledger document.
+const LEDGER_FIELD: &str = "ledger";
+
 #[async_trait]
 impl SecretStore for VaultStore {
     fn backend(&self) -> &'static str {
@@ -1116,6 +1142,72 @@ impl SecretStore for VaultStore {
             ));
         }
         Ok(())
+    }
+
+    /// One read of `MOUNT/<prefix>/PATH/.rotor-ledger` (plus one of the applications' path
+    /// when no ledger exists yet, to tell a missing secret apart). The revision is the KV version.
+    async fn read_ledger(&self, secret_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        let t = self
+            .ledger_target(secret_id)
+            .map_err(|e| session_error(secret_id, e))?;
+        match self.read(secret_id, &t.mount, &t.path, None).await? {
+            Read::Found { data, meta } => Ok(Some(LedgerEntry {
+                revision: meta.version.to_string(),
+                document: data
+                    .get(LEDGER_FIELD)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            })),
+            // A deleted latest version: an empty ledger at that revision.
+            Read::Gone { version } => Ok(Some(LedgerEntry {
+                revision: version.to_string(),
+                document: String::new(),
+            })),
+            Read::Missing => {
+                self.require_secret(secret_id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A KV check-and-set write (`cas` = the expected revision, 0 for none).
+    async fn write_ledger(
+        &self,
+        secret_id: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<String, StoreError> {
+        let cas = match expected {
+            None => {
+                self.require_secret(secret_id).await?;
+                0
+            }
+            Some(rev) => rev.parse::<u64>().map_err(|_| {
+                StoreError::conflict(
+                    secret_id,
+                    format!("ledger revision {rev:?} is not a KV version number"),
+                )
+            })?,
+        };
+        let t = self
+            .ledger_target(secret_id)
+            .map_err(|e| session_error(secret_id, e))?;
+        let mut data = Map::new();
+        data.insert(LEDGER_FIELD.to_owned(), Value::String(document.to_owned()));
+        match self
+            .write_cas(secret_id, &t.mount, &t.path, &data, cas)
+            .await?
+        {
+            Some(version) => Ok(version.to_string()),
+            None => Err(StoreError::conflict(
+                secret_id,
+                format!(
+                    "the ledger moved past revision {} (another worker wrote it first); nothing was changed",
+                    expected.unwrap_or("none")
+                ),
+            )),
+        }
     }
 }
 
