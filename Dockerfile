@@ -10,6 +10,8 @@
 # system (deploy/kubernetes does). Only `rotor demo` writes, to a temporary directory: give it a
 # writable /tmp (docker run --read-only --tmpfs /tmp ...).
 # The builder is Debian 12 (bookworm), the same glibc as distroless cc-debian12.
+#
+# checkov:skip=CKV_DOCKER_2:No HEALTHCHECK: the CLI image mostly runs one-shot commands, and distroless has no shell or curl to probe with; the daemon's /healthz is probed by Kubernetes (deploy/kubernetes/deployment.yaml).
 
 ARG RUST_VERSION=1.95
 
