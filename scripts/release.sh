@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds rotor's release assets from this checkout into dist/<version>/ (or OUT_DIR):
+# Builds rotor's release assets from this checkout into target/dist/<version>/ (or OUT_DIR):
 #
 #   rotor-<version>-x86_64-unknown-linux-gnu.tar.gz   the `rotor` binary (crate rotor-cli) with
 #                                                     LICENSE, README.md, CHANGELOG.md, SECURITY.md
@@ -41,7 +41,7 @@ for tool in cargo python3 zip objdump sha256sum tar gzip; do
 done
 VERSION="$(awk -F'"' '/^\[workspace\.package\]/ { ws = 1; next } /^\[/ { ws = 0 } ws && /^version *=/ { print $2; exit }' Cargo.toml)"
 [ -n "$VERSION" ] || die "no version in Cargo.toml [workspace.package]"
-OUT="${OUT_DIR:-$ROOT/dist/$VERSION}"
+OUT="${OUT_DIR:-$ROOT/target/dist/$VERSION}"   # target/ is git-ignored
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # Reproducible archives: file times from the last commit, not the build.
 SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
