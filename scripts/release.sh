@@ -18,7 +18,8 @@
 # cargo-lambda's PyPI package) cargo-lambda cross-links against an old glibc; without it
 # (--compiler cargo) against this machine's. Either way the script checks that bootstrap needs no
 # glibc newer than provided.al2023's (2.34) and fails otherwise.
-# Set CARGO_TARGET_DIR / CARGO_BUILD_JOBS as usual to place or throttle the build.
+# Set CARGO_TARGET_DIR / CARGO_BUILD_JOBS as usual to place or throttle the build, and
+# ROTOR_RELEASE_COMPILER=cargo to build the x86_64 zip without zig.
 #
 # Verifying a release (also docs/release.md): download the assets and SHA256SUMS into one
 # directory, then
@@ -93,7 +94,12 @@ if ! command -v zig >/dev/null 2>&1 && "$CL/bin/python" -m ziglang version >/dev
   chmod +x "$STAGE/bin/zig"
   export PATH="$STAGE/bin:$PATH"
 fi
-if command -v zig >/dev/null 2>&1; then HAVE_ZIG=1; COMPILER=(); else HAVE_ZIG=0; COMPILER=(--compiler cargo); fi
+# ROTOR_RELEASE_COMPILER=cargo: no zig even if present (x86_64 only; arm64 is then skipped).
+if [ "${ROTOR_RELEASE_COMPILER:-}" != cargo ] && command -v zig >/dev/null 2>&1; then
+  HAVE_ZIG=1 COMPILER=()
+else
+  HAVE_ZIG=0 COMPILER=(--compiler cargo)
+fi
 say "zig: $(if [ "$HAVE_ZIG" = 1 ]; then zig version; else echo none, building with --compiler cargo; fi)"
 
 # lambda_zip ARCH FLAG: build bootstrap.zip for ARCH and copy it into $OUT.
