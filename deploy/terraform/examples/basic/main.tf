@@ -1,12 +1,14 @@
 # A minimal deployment: the management key in one secret, the application's key in another
-# (created first with `rotor init aws://openrouter/prod-app`), rotated every 30 days.
+# (created first with `rotor init aws://openrouter/prod-app`), rotated every 30 days. The zip is a
+# release asset (rotor-lambda-<version>-arm64.zip, checked with `sha256sum -c SHA256SUMS`) or built
+# from source (scripts/release.sh, or cargo lambda build --release --arm64 --output-format zip -p rotor-aws).
 
 terraform {
   required_version = ">= 1.5"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.40"
+      version = ">= 6.0"
     }
   }
 }
@@ -25,6 +27,12 @@ variable "management_key_secret_arn" {
   type        = string
 }
 
+variable "lambda_zip" {
+  description = "Path of the function's zip (null = cargo lambda's output in this repository's target/)."
+  type        = string
+  default     = null
+}
+
 variable "app_secret_arn" {
   description = "The application's secret, created by `rotor init aws://openrouter/prod-app`."
   type        = string
@@ -33,13 +41,13 @@ variable "app_secret_arn" {
 module "rotor" {
   source = "../../modules/rotor"
 
-  name                        = "rotor"
-  lambda_zip                  = "${path.root}/../../../../target/lambda/bootstrap/bootstrap.zip"
-  management_key_secret_arn   = var.management_key_secret_arn
-  rotated_secret_arn_patterns = [var.app_secret_arn]
-  rotated_secret_ids          = [var.app_secret_arn]
-  schedule_expression         = "rate(30 days)"
-  rotation_window             = "2h"
+  name                      = "rotor"
+  lambda_zip                = coalesce(var.lambda_zip, "${path.root}/../../../../target/lambda/bootstrap/bootstrap.zip")
+  architecture              = "arm64"
+  management_key_secret_arn = var.management_key_secret_arn
+  rotated_secret_ids        = [var.app_secret_arn]
+  schedule_expression       = "rate(30 days)"
+  rotation_window           = "2h"
   policy = {
     grace_period = "2h"
     test_mode    = "auth"
@@ -48,4 +56,8 @@ module "rotor" {
 
 output "function_arn" {
   value = module.rotor.function_arn
+}
+
+output "role_name" {
+  value = module.rotor.role_name
 }

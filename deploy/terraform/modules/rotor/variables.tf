@@ -5,14 +5,77 @@ variable "name" {
 }
 
 variable "lambda_zip" {
-  description = "Path of bootstrap.zip (cargo lambda build --release --arm64 --output-format zip -p rotor-aws --bin bootstrap)."
+  description = "Path of bootstrap.zip (a release's rotor-lambda-<version>-<arch>.zip, or cargo lambda build --release --arm64 --output-format zip -p rotor-aws --bin bootstrap). Exactly one of lambda_zip and s3_bucket/s3_key."
   type        = string
+  default     = null
+}
+
+variable "s3_bucket" {
+  description = "S3 bucket holding the function's zip (with s3_key), instead of lambda_zip. Same region as the function."
+  type        = string
+  default     = null
+}
+
+variable "s3_key" {
+  description = "S3 key of the function's zip in s3_bucket."
+  type        = string
+  default     = null
+}
+
+variable "s3_object_version" {
+  description = "Version of the S3 object (versioned buckets; null = latest)."
+  type        = string
+  default     = null
+}
+
+variable "source_code_hash" {
+  description = "Base64 SHA-256 of the zip in S3 (filebase64sha256 or openssl dgst -sha256 -binary | base64): a new value redeploys the code. Ignored with lambda_zip (computed)."
+  type        = string
+  default     = null
 }
 
 variable "architecture" {
   description = "arm64 or x86_64 (must match the zip)."
   type        = string
   default     = "arm64"
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions of the function (null = none reserved, the account's unreserved pool)."
+  type        = number
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Subnets to run the function in (empty = no VPC). They need egress to https://openrouter.ai and to Secrets Manager (NAT gateway, or a Secrets Manager VPC endpoint plus NAT)."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the function in the VPC (with subnet_ids; they must allow outbound HTTPS)."
+  type        = list(string)
+  default     = []
+}
+
+variable "permissions_boundary" {
+  description = "ARN of an IAM policy to set as the permissions boundary of the function's role (null = none)."
+  type        = string
+  default     = null
+}
+
+variable "application_log_level" {
+  description = "Lambda logging_config application_log_level of the JSON logs (TRACE, DEBUG, INFO, WARN, ERROR, FATAL); also sets RUST_LOG. rotor never logs key material at any level."
+  type        = string
+  default     = "INFO"
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
+    error_message = "application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
 }
 
 variable "management_key_secret_arn" {
@@ -27,8 +90,15 @@ variable "management_key_field" {
 }
 
 variable "rotated_secret_arn_patterns" {
-  description = "ARN patterns of the secrets the function may rotate (least privilege)."
+  description = "Optional narrowing of the secrets the function may rotate. Whatever the patterns, the role only touches secrets whose rotation function is this function (condition secretsmanager:resource/AllowRotationLambdaArn). null = any secret of the account and region."
   type        = list(string)
+  default     = null
+}
+
+variable "management_key_kms_key_arn" {
+  description = "Customer managed KMS key of the management-key secret (null = AWS managed key, no KMS permission): kms:Decrypt via Secrets Manager for that secret only."
+  type        = string
+  default     = null
 }
 
 variable "kms_key_arn" {
