@@ -202,6 +202,11 @@ impl SecretStore for SecretsManagerStore {
         "aws"
     }
 
+    /// Secrets Manager's limit on `SecretString`.
+    fn max_value_bytes(&self) -> Option<usize> {
+        Some(65_536)
+    }
+
     /// The pending mark of `begin_rotation` lives in this process only (see the module docs).
     fn begin_rotation_is_exclusive(&self) -> bool {
         false

@@ -304,6 +304,7 @@ pub async fn sweep(
     }
     let mut refs = References::default();
     let mut secrets = Vec::new();
+    let mut stores = Vec::new();
     for t in &all {
         let target = Target::parse(t)?;
         let store = target.open_store().await?;
@@ -318,24 +319,43 @@ pub async fn sweep(
         refs.hashes.extend(r.hashes);
         refs.tags.extend(r.tags);
         secrets.push(target.to_string());
+        stores.push((store, target.secret_id()));
     }
     let listed = engine
         .sweep(secrets.clone(), &refs, false, min_age)
         .await
         .map_err(engine_error)?;
-    let deletable = listed.orphans.iter().filter(|o| !o.too_new).count();
-    let report = if args.delete && deletable > 0 {
+    let shown: std::collections::BTreeSet<String> = listed
+        .orphans
+        .iter()
+        .filter(|o| !o.too_new)
+        .map(|o| o.key_hash.clone())
+        .collect();
+    let report = if args.delete && !shown.is_empty() {
         if !out.is_json() {
             print_orphans(&listed, false);
         }
         confirm(
-            &format!("delete {deletable} orphaned rotor key(s) at OpenRouter?"),
+            &format!(
+                "delete {} orphaned rotor key(s) at OpenRouter?",
+                shown.len()
+            ),
             args.yes,
         )?;
+        // After the confirmation: under every secret's lease, references are read again and
+        // only the keys shown above that are still orphaned are deleted.
+        let held: Vec<(&dyn rotor_core::SecretStore, String)> = stores
+            .iter()
+            .map(|(s, id)| (s.as_ref(), id.clone()))
+            .collect();
         engine
-            .sweep(secrets, &refs, true, min_age)
+            .sweep_confirmed(&held, secrets, &shown, min_age)
             .await
-            .map_err(engine_error)?
+            .map_err(|e| {
+                let mut c = engine_error(e);
+                c.message = format!("{}; the sweep deleted nothing", c.message);
+                c
+            })?
     } else {
         listed
     };

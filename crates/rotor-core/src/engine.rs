@@ -51,14 +51,15 @@
 
 mod clock;
 mod error;
+pub mod ledger;
 mod report;
 // Issue 6: retirement, rollback, revocation, orphan sweep (each an `impl Engine` block).
+mod bounds;
 mod retire;
 mod revoke;
 mod rollback;
 mod sweep;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -68,11 +69,13 @@ use chrono::{DateTime, Utc};
 use rotor_openrouter::{
     Client, CreateKeyRequest, CreatedKey, Key, ListKeysOptions, UpdateKeyRequest,
 };
+
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{EngineError, ErrorKind, Scope};
+pub use ledger::{Intent, Lease, LedgerDocument, Ownership, is_ledger_document};
 pub use report::{
     AbandonReport, InitReport, KeyState, KeyStatus, OlderKeyStatus, RetiredKey, RotationReport,
     SecretStatus, StepOutcome, StepReport, VersionStatus,
@@ -170,6 +173,24 @@ pub struct Engine {
     client: Client,
     defaults: Policy,
     clock: Arc<dyn Clock>,
+    /// This worker's identity in leases (see [`ledger`]).
+    holder: String,
+}
+
+/// A worker identity: host, process id, and a random id (so two engines never share one).
+fn worker_identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}/pid {}/{}", std::process::id(), &id[..8])
 }
 
 enum TokenState {
@@ -184,12 +205,19 @@ impl Engine {
             client,
             defaults,
             clock: Arc::new(SystemClock),
+            holder: worker_identity(),
         }
     }
 
     /// Replaces the clock (tests: a [`ManualClock`] lets grace periods pass).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Replaces the worker identity recorded in leases (tests and simulations name workers).
+    pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
         self
     }
 
@@ -203,7 +231,10 @@ impl Engine {
         &self.client
     }
 
-    /// Runs one step for rotation `token`. Logs one structured event with the outcome.
+    /// Runs one step for rotation `token` (the Lambda's events, `rotor step`). createSecret and
+    /// finishSecret run under the secret's lease (they create, promote and delete keys);
+    /// finishSecret tests the key again before promoting it, since this call cannot know that
+    /// testSecret passed. Logs one structured event with the outcome.
     pub async fn step(
         &self,
         store: &dyn SecretStore,
@@ -211,15 +242,67 @@ impl Engine {
         step: Step,
         token: &str,
     ) -> Result<StepReport, EngineError> {
+        match step {
+            Step::CreateSecret | Step::FinishSecret => {
+                let started = Instant::now();
+                let scope = Scope::new(secret_id, Some(step), Some(token));
+                let mut own = match self.take_lease(store, &scope, step.as_str()).await {
+                    Ok(own) => own,
+                    Err(e) => return self.report_step(store, &scope, started, Err(e)),
+                };
+                let result = self
+                    .step_owned(store, secret_id, step, token, Some(&mut own), false)
+                    .await;
+                self.release(store, own).await;
+                result
+            }
+            Step::SetSecret | Step::TestSecret => {
+                self.step_owned(store, secret_id, step, token, None, false)
+                    .await
+            }
+        }
+    }
+
+    /// One step; `own` is the lease when the caller holds it (createSecret and finishSecret need
+    /// it), `tested` whether testSecret passed for this token in this run.
+    async fn step_owned(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        step: Step,
+        token: &str,
+        own: Option<&mut Ownership>,
+        tested: bool,
+    ) -> Result<StepReport, EngineError> {
         let started = Instant::now();
         let scope = Scope::new(secret_id, Some(step), Some(token));
-        let result = match step {
-            Step::CreateSecret => self.create_secret(store, &scope, token).await,
-            Step::SetSecret => self.set_secret(store, &scope, token).await,
-            Step::TestSecret => self.test_secret(store, &scope, token).await,
-            Step::FinishSecret => self.finish_secret(store, &scope, token).await,
+        let result = match (step, own) {
+            (Step::CreateSecret, Some(own)) => self.create_secret(store, &scope, token, own).await,
+            (Step::SetSecret, _) => self.set_secret(store, &scope, token).await,
+            (Step::TestSecret, _) => self.test_secret(store, &scope, token).await,
+            (Step::FinishSecret, Some(own)) => {
+                self.finish_secret(store, &scope, token, own, tested).await
+            }
+            (Step::CreateSecret | Step::FinishSecret, None) => Err(EngineError::Precondition {
+                scope: scope.clone(),
+                message: "internal: this step needs the secret's lease".into(),
+            }),
         };
+        self.report_step(store, &scope, started, result)
+    }
+
+    /// Logs a step's outcome (one structured event) and builds its report.
+    fn report_step(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        started: Instant,
+        result: Result<StepDone, EngineError>,
+    ) -> Result<StepReport, EngineError> {
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let secret_id = scope.secret.as_str();
+        let step = scope.step.unwrap_or(Step::CreateSecret);
+        let token = scope.token.as_deref().unwrap_or_default();
         match result {
             Ok(done) => {
                 info!(
@@ -275,11 +358,27 @@ impl Engine {
     }
 
     /// Like [`rotate`](Self::rotate) with a given token (re-running it with the same token resumes).
+    /// The whole rotation runs under the secret's lease: a second worker is refused
+    /// ([`EngineError::Busy`]) before it changes anything.
     pub async fn rotate_with_token(
         &self,
         store: &dyn SecretStore,
         secret_id: &str,
         token: &str,
+    ) -> Result<RotationReport, EngineError> {
+        let scope = Scope::new(secret_id, None, Some(token));
+        let mut own = self.take_lease(store, &scope, "rotate").await?;
+        let result = self.rotate_owned(store, secret_id, token, &mut own).await;
+        self.release(store, own).await;
+        result
+    }
+
+    async fn rotate_owned(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        token: &str,
+        own: &mut Ownership,
     ) -> Result<RotationReport, EngineError> {
         let scope = Scope::new(secret_id, None, Some(token));
         let desc = self.describe(store, &scope).await?;
@@ -296,11 +395,15 @@ impl Engine {
         if let Some(other) = pending_rotation(&desc).filter(|p| *p != token) {
             return Err(another_rotation(scope, other));
         }
-        // Refuse before the store changes: the current document must be usable and its key must
-        // belong to this account (createSecret checks both again).
+        // Refuse before the store changes: the current document must be usable, its key must
+        // belong to this account, and the rotation must fit the bounds (createSecret checks all
+        // of these again).
         let current = self.read_current(store, &scope).await?;
         self.visible_key(&scope, "current", &current.key_hash)
             .await?;
+        let policy = self.defaults.with_overrides(current.rotation.as_ref());
+        self.check_bounds_preview(store, &scope, &current, &policy, desc.last_rotated)?;
+        self.fence(store, &scope, own).await?;
         if let Err(e) = store.begin_rotation(secret_id, token).await {
             if let StoreError::Conflict { .. } = e {
                 // Lost a race with another rotation: name its token if the store shows it now.
@@ -316,63 +419,111 @@ impl Engine {
                 e,
             ));
         }
-        self.run_steps(store, secret_id, token).await
+        let mut report = self.run_steps(store, secret_id, token, own).await?;
+        report.recovered = std::mem::take(&mut own.recovered);
+        Ok(report)
     }
 
     /// Finishes the rotation in progress (the Pending version that is not Current) with its own
-    /// token. Every step is idempotent, so this is safe whatever step failed before.
+    /// token, under the secret's lease. Taking the lease first recovers what a crashed worker
+    /// left (keys created but never stored are deleted). Every step is idempotent, so this is
+    /// safe whatever step failed before.
     pub async fn resume(
         &self,
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<RotationReport, EngineError> {
         let scope = Scope::new(secret_id, None, None);
-        let desc = self.describe(store, &scope).await?;
-        let token = rotation_in_progress(&desc, scope, "resume")?;
-        self.run_steps(store, secret_id, &token).await
+        let mut own = self.take_lease(store, &scope, "resume").await?;
+        let result = async {
+            let desc = self.describe(store, &scope).await?;
+            let token = match rotation_in_progress(&desc, scope.clone(), "resume") {
+                Ok(token) => token,
+                Err(_) if !own.recovered.is_empty() => {
+                    return Err(EngineError::Precondition {
+                        scope: scope.clone(),
+                        message: format!(
+                            "an interrupted rotation left {} key(s) that were never stored ({}); rotor deleted \
+                             them. No rotation is in progress any more: start a new one with `rotor rotate`",
+                            own.recovered.len(),
+                            own.recovered.join(", ")
+                        ),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            let mut report = self.run_steps(store, secret_id, &token, &mut own).await?;
+            report.recovered = std::mem::take(&mut own.recovered);
+            Ok(report)
+        }
+        .await;
+        self.release(store, own).await;
+        result
     }
 
-    /// Abandons the rotation in progress: deletes its new key at OpenRouter (unless a document of
-    /// the current version records it), deletes any unrecorded key of the rotation (by tag), then
-    /// removes AWSPENDING. The current value is untouched. Use when a rotation cannot finish (its
-    /// key fails testSecret, it was started by mistake).
+    /// Abandons the rotation in progress, under the secret's lease: deletes its new key at
+    /// OpenRouter unless a stored document of the current or previous version records it, then
+    /// removes AWSPENDING. The current value is untouched. Keys of the rotation that were created
+    /// but never stored are found through its intent when the lease is taken. Use when a
+    /// rotation cannot finish (its key fails testSecret, it was started by mistake).
     pub async fn abandon(
         &self,
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<AbandonReport, EngineError> {
         let scope = Scope::new(secret_id, None, None);
+        let mut own = self.take_lease(store, &scope, "abandon").await?;
+        let result = self.abandon_owned(store, secret_id, &mut own).await;
+        self.release(store, own).await;
+        result
+    }
+
+    async fn abandon_owned(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        own: &mut Ownership,
+    ) -> Result<AbandonReport, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
-        let token = rotation_in_progress(&desc, scope, "abandon")?;
+        let token = match rotation_in_progress(&desc, scope.clone(), "abandon") {
+            Ok(token) => token,
+            Err(_) if !own.recovered.is_empty() => {
+                return Ok(AbandonReport {
+                    secret_id: secret_id.to_owned(),
+                    token: String::new(),
+                    deleted_keys: std::mem::take(&mut own.recovered),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let scope = Scope::new(secret_id, None, Some(&token));
-        let current = self.read_current(store, &scope).await?;
-        let protected: HashSet<&str> = current.referenced_hashes().collect();
-        let mut deleted = Vec::new();
-        // A pending document that cannot be parsed records no key we could delete; its tagged
-        // key (if any) is still found below.
+        // Keys Current or Previous (and their older keys) record stay: read under the lease, so
+        // no promote or rollback can happen in between.
+        let protected = self
+            .recorded_hashes(store, &scope, &[Stage::Current, Stage::Previous], &[])
+            .await?;
+        let mut deleted = std::mem::take(&mut own.recovered);
+        // A pending document that cannot be parsed records no key we could delete.
         let pending = match self.read_pending(store, &scope, &token).await {
             Ok(pending) => pending,
             Err(EngineError::Record { .. }) => None,
             Err(e) => return Err(e),
         };
-        if let Some(pending) = &pending {
-            if !protected.contains(pending.key_hash.as_str()) {
-                self.delete_key(&pending.key_hash).await.map_err(|e| {
-                    or_err(
-                        &scope,
-                        &format!("deleting the abandoned rotation's key {}", pending.key_hash),
-                        e,
-                    )
-                })?;
-                deleted.push(pending.key_hash.clone());
-            }
+        if let Some(pending) = &pending
+            && !protected.contains(&pending.key_hash)
+        {
+            self.fence(store, &scope, own).await?;
+            self.delete_key(&pending.key_hash).await.map_err(|e| {
+                or_err(
+                    &scope,
+                    &format!("deleting the abandoned rotation's key {}", pending.key_hash),
+                    e,
+                )
+            })?;
+            deleted.push(pending.key_hash.clone());
         }
-        let tag = rotor_tag(&desc.secret_id, &token);
-        for hash in self.delete_tagged_keys(&scope, &tag, &protected).await? {
-            if !deleted.contains(&hash) {
-                deleted.push(hash);
-            }
-        }
+        self.fence(store, &scope, own).await?;
         store.clear_pending(secret_id, &token).await.map_err(|e| {
             store_err(
                 scope.clone(),
@@ -380,6 +531,7 @@ impl Engine {
                 e,
             )
         })?;
+        self.resolve_intent(store, &scope, own, &token).await?;
         info!(
             secret_id,
             token = token.as_str(),
@@ -398,12 +550,28 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
         token: &str,
+        own: &mut Ownership,
     ) -> Result<RotationReport, EngineError> {
         let started = Instant::now();
         let mut steps = Vec::with_capacity(4);
+        let mut tested = false;
         for step in Step::ALL {
-            match self.step(store, secret_id, step, token).await {
-                Ok(report) => steps.push(report),
+            let owned = matches!(step, Step::CreateSecret | Step::FinishSecret);
+            let result = self
+                .step_owned(
+                    store,
+                    secret_id,
+                    step,
+                    token,
+                    if owned { Some(&mut *own) } else { None },
+                    tested,
+                )
+                .await;
+            match result {
+                Ok(report) => {
+                    tested |= step == Step::TestSecret;
+                    steps.push(report)
+                }
                 Err(e) => {
                     return Err(EngineError::RotationIncomplete {
                         token: token.to_owned(),
@@ -424,6 +592,7 @@ impl Engine {
             steps,
             new_key_hash,
             retired,
+            recovered: Vec::new(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
@@ -436,6 +605,7 @@ impl Engine {
         store: &dyn SecretStore,
         scope: &Scope,
         token: &str,
+        own: &mut Ownership,
     ) -> Result<StepDone, EngineError> {
         let secret_id = scope.secret.as_str();
         let desc = self.describe(store, scope).await?;
@@ -458,26 +628,31 @@ impl Engine {
         // The store's canonical id (an ARN on AWS), so a re-run finds the key whatever spelling of
         // the secret id the caller used.
         let tag = rotor_tag(&desc.secret_id, token);
-        let protected: HashSet<&str> = current.referenced_hashes().collect();
-        let cleaned_up = self.delete_tagged_keys(scope, &tag, &protected).await?;
 
         // The key AWSPREVIOUS holds stays alive until finishSecret has moved AWSPREVIOUS away
         // from it (an application reading AWSPREVIOUS must never get a deleted key); it stays
-        // recorded in the new document, and finishSecret retires it if it is due.
-        let previous_hash = self.previous_key_hash(store, scope, &current).await;
+        // recorded in the new document, and finishSecret retires it if it is due. When the
+        // previous document cannot be read, nothing is retired this time.
+        let previous = self.previous_key(store, scope, &current).await?;
         let mut retirable = current.clone();
         let (protected_previous, rest): (Vec<OlderKey>, Vec<OlderKey>) = current
             .older_keys
             .iter()
             .cloned()
-            .partition(|k| Some(&k.key_hash) == previous_hash.as_ref());
+            .partition(|k| match &previous {
+                PreviousKey::Key(hash) => &k.key_hash == hash,
+                PreviousKey::None => false,
+                PreviousKey::Unknown => true,
+            });
         retirable.older_keys = rest;
+        self.fence(store, scope, own).await?;
         let mut retirement = self
             .retire_due_keys(scope, &retirable, &policy, now, desc.last_rotated)
             .await?;
         retirement.kept.extend(protected_previous);
 
         let settings = policy.key_settings(Some(&current_key));
+        let workspace_id = Some(current_key.workspace_id.clone()).filter(|w| !w.is_empty());
         let request = CreateKeyRequest {
             name: policy.key_name(secret_id, now, &tag),
             limit: settings.limit,
@@ -489,32 +664,12 @@ impl Engine {
                     .and_then(|d| now.checked_add_signed(d))
             }),
             creator_user_id: None,
-            workspace_id: Some(current_key.workspace_id.clone()).filter(|w| !w.is_empty()),
+            workspace_id: workspace_id.clone(),
         };
-        let created = self.create_key(scope, &request, &tag, &protected).await?;
-        let new_hash = created.data.hash.clone();
-        // Stores that cannot hold an empty pending version across processes (Secrets Manager
-        // outside a RotateSecret) cannot refuse a second rotation in begin_rotation; and
-        // PutSecretValue would silently move AWSPENDING to this one. So look again, right before
-        // storing: if another rotation started meanwhile, it wins, and this key goes.
-        if !store.begin_rotation_is_exclusive()
-            && let Err(e) = self.refuse_other_rotation(store, scope, token).await
-        {
-            if let Err(d) = self.delete_key(&new_hash).await {
-                warn!(
-                    secret_id,
-                    key_hash = new_hash.as_str(),
-                    error = %d,
-                    "could not delete the key of a rotation that lost to another; `rotor sweep --delete` finds it by its tag"
-                );
-            }
-            return Err(e);
-        }
-
         let mut older_keys: Vec<OlderKey> = retirement
             .kept
             .into_iter()
-            .filter(|k| k.key_hash != current.key_hash && k.key_hash != new_hash)
+            .filter(|k| k.key_hash != current.key_hash)
             .collect();
         older_keys.push(OlderKey::new(
             current.key_hash.clone(),
@@ -522,6 +677,51 @@ impl Engine {
             current.created_at,
             now,
         ));
+
+        // Bounds, before any key exists: the document must fit the store and the live keys the
+        // policy. A refused rotation leaves nothing pending.
+        let verdict = bounds::check(
+            &older_keys,
+            &policy,
+            now,
+            desc.last_rotated,
+            store.max_value_bytes(),
+            &KeyRecord {
+                api_key: rotor_openrouter::ApiKey::new(bounds::PLACEHOLDER_KEY.to_owned()),
+                key_hash: "0".repeat(64),
+                key_name: request.name.clone(),
+                created_at: now,
+                expires_at: request.expires_at,
+                rotation: current.rotation.clone(),
+                older_keys: older_keys.clone(),
+                extra: current.extra.clone(),
+            },
+        );
+        if let Err(message) = verdict {
+            self.drop_valueless_pending(store, scope, token).await;
+            return Err(EngineError::Bounds {
+                scope: scope.clone(),
+                message,
+            });
+        }
+
+        // The durable intent: from here on, a crash anywhere is recovered from the store alone.
+        self.record_intent(store, scope, own, token, &tag, workspace_id.as_deref())
+            .await?;
+        let created = self.create_key(store, scope, own, &request, token).await?;
+        let new_hash = created.data.hash.clone();
+        // Stores that cannot hold an empty pending version across processes (Secrets Manager
+        // outside a RotateSecret) cannot refuse a rotation that `RotateSecret` started meanwhile
+        // (the service does not take rotor's lease); and PutSecretValue would silently move
+        // AWSPENDING to this one. So look again, right before storing: the other one wins.
+        if !store.begin_rotation_is_exclusive()
+            && let Err(e) = self.refuse_other_rotation(store, scope, token).await
+        {
+            self.discard_unstored_key(store, scope, own, token, &new_hash)
+                .await;
+            return Err(e);
+        }
+        older_keys.retain(|k| k.key_hash != new_hash);
         let record = KeyRecord {
             api_key: created.key,
             key_hash: new_hash.clone(),
@@ -532,38 +732,99 @@ impl Engine {
             older_keys,
             extra: current.extra.clone(),
         };
-        self.store_pending(store, scope, token, &record).await?;
+        self.fence(store, scope, own).await?;
+        self.store_pending(store, scope, own, token, &record)
+            .await?;
         Ok(StepDone {
             outcome: StepOutcome::Created,
             key_hash: Some(new_hash),
             retired: retirement.retired,
-            cleaned_up,
+            cleaned_up: std::mem::take(&mut own.recovered),
         })
     }
 
-    /// `POST /keys`. When the outcome is unknown (or a server error may hide a created key), finds
-    /// the key by its tag and deletes it, then fails retryably: never leave an unrecorded key.
+    /// Removes Pending from `token` when its version holds no value yet (a rotation refused
+    /// before it created a key leaves nothing pending). Best effort.
+    async fn drop_valueless_pending(&self, store: &dyn SecretStore, scope: &Scope, token: &str) {
+        let sel = VersionSelector::version_in_stage(token, Stage::Pending);
+        if let Err(StoreError::NotFound { .. }) = store.get_value(&scope.secret, &sel).await
+            && let Err(e) = store.clear_pending(&scope.secret, token).await
+        {
+            warn!(secret_id = scope.secret.as_str(), token, error = %e,
+                "could not remove AWSPENDING from the refused rotation; `rotor rotate --abandon` does");
+        }
+    }
+
+    /// Deletes a key this owner created but will not store, and drops its intent. On failure the
+    /// intent stays, and the next owner deletes the key.
+    async fn discard_unstored_key(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        own: &mut Ownership,
+        token: &str,
+        hash: &str,
+    ) -> Option<String> {
+        let deleted = match self.fence(store, scope, own).await {
+            Ok(()) => self.delete_key(hash).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match deleted {
+            Ok(_) => {
+                if let Err(e) = self.resolve_intent(store, scope, own, token).await {
+                    warn!(secret_id = scope.secret.as_str(), error = %e,
+                        "could not drop the intent of a deleted key; the next run drops it");
+                }
+                None
+            }
+            Err(e) => {
+                warn!(
+                    secret_id = scope.secret.as_str(),
+                    key_hash = hash,
+                    error = %e,
+                    "could not delete a key that will not be stored; the next run of any rotor command on this secret deletes it (its intent is recorded)"
+                );
+                Some(e)
+            }
+        }
+    }
+
+    /// `POST /keys`. A refusal (4xx) created nothing: the intent is dropped. Any other failure
+    /// may hide a created key: the intent is recovered at once (the key is found by its tag and
+    /// deleted) and the step fails retryably; if that recovery fails too, the intent stays for the
+    /// next owner. Never leaves an unrecorded key.
     async fn create_key(
         &self,
+        store: &dyn SecretStore,
         scope: &Scope,
+        own: &mut Ownership,
         request: &CreateKeyRequest,
-        tag: &str,
-        protected: &HashSet<&str>,
+        token: &str,
     ) -> Result<CreatedKey, EngineError> {
         match self.client.create_key(request).await {
             Ok(created) => Ok(created),
-            Err(e) if matches!(e.status(), Some(400 | 401 | 403 | 404)) => Err(or_err(
-                scope,
-                "creating the new key at OpenRouter (POST /keys)",
-                e,
-            )),
+            Err(e) if matches!(e.status(), Some(400 | 401 | 403 | 404 | 422)) => {
+                let _ = self.resolve_intent(store, scope, own, token).await;
+                Err(or_err(
+                    scope,
+                    "creating the new key at OpenRouter (POST /keys)",
+                    e,
+                ))
+            }
             Err(e) => {
-                let cleanup = self.delete_tagged_keys(scope, tag, protected).await;
+                let before = own.recovered.len();
+                let cleanup = self.recover_intents(store, scope, own).await;
                 let cleanup_note = match &cleanup {
-                    Ok(deleted) if deleted.is_empty() => "no key of this attempt exists".to_owned(),
-                    Ok(deleted) => format!("deleted the key it made (hash {})", deleted.join(", ")),
+                    Ok(()) if own.recovered.len() == before => {
+                        "no key of this attempt exists".to_owned()
+                    }
+                    Ok(()) => format!(
+                        "deleted the key it made (hash {})",
+                        own.recovered[before..].join(", ")
+                    ),
                     Err(c) => format!(
-                        "could not check for a key of this attempt ({c}); re-running createSecret deletes it"
+                        "could not check for a key of this attempt ({c}); its intent is recorded, so the next \
+                         run of rotor on this secret deletes it"
                     ),
                 };
                 if e.is_outcome_unknown() {
@@ -571,8 +832,9 @@ impl Engine {
                         scope: scope.clone(),
                         message: format!(
                             "the request creating the new key (POST /keys) got no response; rotor looked the key \
-                             up by its tag [rotor:{tag}] and {cleanup_note}. Nothing was stored; retrying \
-                             createSecret is safe"
+                             up by its tag [rotor:{}] and {cleanup_note}. Nothing was stored; retrying \
+                             createSecret is safe",
+                            rotor_tag(&scope.secret, token)
                         ),
                     })
                 } else {
@@ -588,12 +850,14 @@ impl Engine {
         }
     }
 
-    /// Writes the new document as pending; if that fails, deletes the new key unless the write may
-    /// have landed (then a re-run of createSecret decides, by tag).
+    /// Writes the new document as pending. If the write surely failed, deletes the new key; if
+    /// its outcome is unknown, leaves the intent, so the next owner keeps the key if it was
+    /// stored and deletes it otherwise.
     async fn store_pending(
         &self,
         store: &dyn SecretStore,
         scope: &Scope,
+        own: &mut Ownership,
         token: &str,
         record: &KeyRecord,
     ) -> Result<(), EngineError> {
@@ -626,13 +890,17 @@ impl Engine {
         match landed {
             Some(true) => Ok(()),
             Some(false) => {
-                let note = match self.delete_key(&record.key_hash).await {
-                    Ok(_) => format!(
+                let note = match self
+                    .discard_unstored_key(store, scope, own, token, &record.key_hash)
+                    .await
+                {
+                    None => format!(
                         "the new key (hash {}) was deleted again, nothing is left behind",
                         record.key_hash
                     ),
-                    Err(d) => format!(
-                        "deleting the new key (hash {}) failed too ({d}); delete it by hand or re-run createSecret",
+                    Some(d) => format!(
+                        "deleting the new key (hash {}) failed too ({d}); its intent is recorded, so the next \
+                         run of rotor on this secret deletes it",
                         record.key_hash
                     ),
                 };
@@ -645,58 +913,13 @@ impl Engine {
             None => Err(store_err(
                 scope.clone(),
                 &format!(
-                    "storing the new key (hash {}) as pending (the outcome is unknown; re-running createSecret \
-                     keeps the key if it was stored and deletes it otherwise)",
+                    "storing the new key (hash {}) as pending (the outcome is unknown; its intent is recorded: \
+                     the next run keeps the key if it was stored and deletes it otherwise)",
                     record.key_hash
                 ),
                 e,
             )),
         }
-    }
-
-    /// Deletes every key whose name carries `tag` (keys of an earlier attempt of this rotation
-    /// whose plaintext was never stored), except `protected` ones. Returns the deleted hashes.
-    async fn delete_tagged_keys(
-        &self,
-        scope: &Scope,
-        tag: &str,
-        protected: &HashSet<&str>,
-    ) -> Result<Vec<String>, EngineError> {
-        let keys = self
-            .client
-            .list_keys(&ListKeysOptions {
-                include_disabled: true,
-                workspace_id: None,
-            })
-            .await
-            .map_err(|e| {
-                or_err(
-                    scope,
-                    "listing keys to find keys of an earlier attempt of this rotation",
-                    e,
-                )
-            })?;
-        let mut deleted = Vec::new();
-        for key in keys {
-            if tag_of_name(&key.name) != Some(tag) || protected.contains(key.hash.as_str()) {
-                continue;
-            }
-            self.delete_key(&key.hash).await.map_err(|e| {
-                or_err(
-                    scope,
-                    &format!("deleting unrecorded key {} of an earlier attempt", key.hash),
-                    e,
-                )
-            })?;
-            warn!(
-                secret_id = scope.secret.as_str(),
-                token = scope.token.as_deref().unwrap_or(""),
-                key_hash = key.hash.as_str(),
-                "deleted a key of an earlier attempt of this rotation whose plaintext was never stored"
-            );
-            deleted.push(key.hash);
-        }
-        Ok(deleted)
     }
 
     /// `DELETE /keys/{hash}`; `Ok(true)` when it was already gone (404).
@@ -905,10 +1128,17 @@ impl Engine {
         store: &dyn SecretStore,
         scope: &Scope,
         token: &str,
+        own: &mut Ownership,
+        tested: bool,
     ) -> Result<StepDone, EngineError> {
         let desc = self.describe(store, scope).await?;
         if let TokenState::Current = check_token(&desc, scope)? {
             return Ok(self.already_current(store, scope).await);
+        }
+        // Never promote a key that has not passed its test: unless testSecret passed in this
+        // run, test it now (a lone `rotor step --step finishSecret`, a Lambda retry).
+        if !tested {
+            self.test_secret(store, scope, token).await?;
         }
         // Never promote a document applications could not read.
         let pending = self.require_pending(store, scope, token).await?;
@@ -940,7 +1170,11 @@ impl Engine {
             });
         }
         // The key AWSPREVIOUS holds before the promote (retired afterwards if due).
-        let former_previous = self.previous_key_hash(store, scope, &current).await;
+        let former_previous = match self.previous_key(store, scope, &current).await? {
+            PreviousKey::Key(hash) => Some(hash),
+            PreviousKey::None | PreviousKey::Unknown => None,
+        };
+        self.fence(store, scope, own).await?;
         match store.promote(&scope.secret, token, &from).await {
             Ok(()) => {
                 let retired = self
@@ -1014,9 +1248,7 @@ impl Engine {
             }),
             ..CreateKeyRequest::default()
         };
-        let created = self
-            .create_key(&scope, &request, &tag, &HashSet::new())
-            .await?;
+        let created = self.create_first_key(&scope, &request, &tag).await?;
         let record = KeyRecord {
             api_key: created.key,
             key_hash: created.data.hash.clone(),
@@ -1037,14 +1269,31 @@ impl Engine {
                         .get_value(secret_id, &VersionSelector::Stage(Stage::Current))
                         .await
                     {
-                        Ok(v) => KeyRecord::parse(&v.value, secret_id)
-                            .is_ok_and(|r| r.key_hash == record.key_hash),
-                        Err(_) => false,
+                        Ok(v) => Some(
+                            KeyRecord::parse(&v.value, secret_id)
+                                .is_ok_and(|r| r.key_hash == record.key_hash),
+                        ),
+                        Err(StoreError::NotFound { .. }) => Some(false),
+                        // The write may have landed: deleting the key could leave Current
+                        // holding a deleted key. Keep it and say so.
+                        Err(_) => None,
                     }
                 }
-                _ => false,
+                _ => Some(false),
             };
-            if !landed {
+            if landed.is_none() {
+                return Err(EngineError::OutcomeUnknown {
+                    scope,
+                    message: format!(
+                        "creating the secret failed ({e}) and reading it back failed too, so rotor cannot tell \
+                         whether the secret now holds the new key (hash {}); the key was kept. Run `rotor status`: \
+                         if the secret exists it is ready; if not, delete the key with `rotor sweep --delete` and \
+                         run `rotor init` again",
+                        record.key_hash
+                    ),
+                });
+            }
+            if landed == Some(false) {
                 let note = match self.delete_key(&record.key_hash).await {
                     Ok(_) => format!("the new key (hash {}) was deleted again", record.key_hash),
                     Err(d) => format!(
@@ -1071,6 +1320,61 @@ impl Engine {
             key_hash: record.key_hash,
             key_name: record.key_name,
             expires_at: record.expires_at,
+        })
+    }
+
+    /// `POST /keys` for `init`, where no store exists yet to hold an intent: when the outcome is
+    /// unknown, finds the key by its tag (listing the default workspace, disabled and expired
+    /// keys included) and deletes it.
+    async fn create_first_key(
+        &self,
+        scope: &Scope,
+        request: &CreateKeyRequest,
+        tag: &str,
+    ) -> Result<CreatedKey, EngineError> {
+        let e = match self.client.create_key(request).await {
+            Ok(created) => return Ok(created),
+            Err(e) => e,
+        };
+        if matches!(e.status(), Some(400 | 401 | 403 | 404 | 422)) {
+            return Err(or_err(
+                scope,
+                "creating the first key at OpenRouter (POST /keys)",
+                e,
+            ));
+        }
+        let mut deleted = Vec::new();
+        let cleanup: Result<(), rotor_openrouter::Error> = async {
+            let keys = self
+                .client
+                .list_keys(&ListKeysOptions {
+                    include_disabled: true,
+                    workspace_id: request.workspace_id.clone(),
+                    ..ListKeysOptions::default()
+                })
+                .await?;
+            for key in keys {
+                if tag_of_name(&key.name) == Some(tag) {
+                    self.delete_key(&key.hash).await?;
+                    deleted.push(key.hash);
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let note = match cleanup {
+            Ok(()) if deleted.is_empty() => "no key of this attempt exists".to_owned(),
+            Ok(()) => format!("deleted the key it made (hash {})", deleted.join(", ")),
+            Err(c) => format!(
+                "could not check for a key of this attempt ({c}); `rotor sweep --delete` finds it by its tag"
+            ),
+        };
+        Err(EngineError::OutcomeUnknown {
+            scope: scope.clone(),
+            message: format!(
+                "creating the first key (POST /keys) failed ({e}); rotor looked the key up by its tag [rotor:{tag}] \
+                 and {note}. Nothing was stored; running `rotor init` again is safe"
+            ),
         })
     }
 
@@ -1235,20 +1539,36 @@ impl Engine {
             .map_err(|e| store_err(scope.clone(), "describing the secret", e))
     }
 
-    /// The key the AWSPREVIOUS document holds, when it is not `current`'s key (`None` when there
-    /// is no readable previous version).
-    async fn previous_key_hash(
+    /// The key the AWSPREVIOUS document holds, when it is not `current`'s key. A read failure
+    /// fails (rotor must not retire a key applications may still read as AWSPREVIOUS); a
+    /// document rotor cannot parse is [`PreviousKey::Unknown`].
+    async fn previous_key(
         &self,
         store: &dyn SecretStore,
         scope: &Scope,
         current: &KeyRecord,
-    ) -> Option<String> {
-        let value = store
+    ) -> Result<PreviousKey, EngineError> {
+        let value = match store
             .get_value(&scope.secret, &VersionSelector::Stage(Stage::Previous))
             .await
-            .ok()?;
-        let previous = KeyRecord::parse(&value.value, &scope.secret).ok()?;
-        (previous.key_hash != current.key_hash).then_some(previous.key_hash)
+        {
+            Ok(v) => v,
+            Err(StoreError::NotFound { .. }) => return Ok(PreviousKey::None),
+            Err(e) => {
+                return Err(store_err(
+                    scope.clone(),
+                    "reading the AWSPREVIOUS value (its key must stay alive while applications can read it)",
+                    e,
+                ));
+            }
+        };
+        Ok(match KeyRecord::parse(&value.value, &scope.secret) {
+            Ok(previous) if previous.key_hash != current.key_hash => {
+                PreviousKey::Key(previous.key_hash)
+            }
+            Ok(_) => PreviousKey::None,
+            Err(_) => PreviousKey::Unknown,
+        })
     }
 
     /// After finishSecret's promote: retires the key that AWSPREVIOUS held until now, if it is due
@@ -1374,6 +1694,16 @@ impl Engine {
     }
 }
 
+/// The key AWSPREVIOUS holds, as far as rotor can tell.
+enum PreviousKey {
+    /// No previous version, or it holds the current key.
+    None,
+    /// This key (not the current one).
+    Key(String),
+    /// A previous document rotor cannot parse: protect every older key.
+    Unknown,
+}
+
 /// What a step did, before the engine adds timing and identity.
 struct StepDone {
     outcome: StepOutcome,
@@ -1441,6 +1771,41 @@ fn pending_rotation(desc: &SecretDescription) -> Option<&str> {
 }
 
 impl Engine {
+    /// The bound check of [`rotate`](Self::rotate) before it starts anything: the older keys
+    /// still inside their grace period stay alive whatever retirement decides, so if they alone
+    /// exceed the bound, refuse now (createSecret checks the exact figure again).
+    fn check_bounds_preview(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        current: &KeyRecord,
+        policy: &Policy,
+        last_rotated: Option<DateTime<Utc>>,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
+        let mut staying: Vec<OlderKey> = current
+            .older_keys
+            .iter()
+            .filter(|k| policy.retirable_at(retire::grace_start(k, latest, last_rotated)) > now)
+            .cloned()
+            .collect();
+        staying.push(OlderKey::new(
+            current.key_hash.clone(),
+            current.key_name.clone(),
+            current.created_at,
+            now,
+        ));
+        bounds::check_live_keys(&staying, policy, now, last_rotated).map_err(|message| {
+            EngineError::Bounds {
+                scope: scope.clone(),
+                message,
+            }
+        })?;
+        let _ = store;
+        Ok(())
+    }
+
     /// Fails with [`another_rotation`] when a rotation other than `token` is pending.
     async fn refuse_other_rotation(
         &self,

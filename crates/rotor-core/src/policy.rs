@@ -24,6 +24,8 @@
 //! | `ROTOR_OBSERVATION_WINDOW` | after its grace period, an old key is deleted only once its `usage` has not grown for this long (`0s` = grace period only) | `0s` |
 //! | `ROTOR_DISABLE_FIRST` | `true`: disable a drained old key first (reversible) and delete it `disable_delay` later | `false` |
 //! | `ROTOR_DISABLE_DELAY` | how long a disabled old key stays disabled before it is deleted | `1h` |
+//! | `ROTOR_LEASE_TTL` | how long a worker's lease on a secret lasts without renewal; a crashed worker's rotation can be resumed by another after this | `2m` |
+//! | `ROTOR_MAX_LIVE_KEYS` | a rotation is refused (before any key is created) when it would leave more live keys than this for one secret (current, pending and those in their grace period) | `10` |
 //! | `ROTOR_MAX_RETIREMENT_WAIT` | an old key whose usage still grows this long after its grace period is reported as stuck (never deleted without `--force`) | `7d` |
 //!
 //! # Per-secret overrides (the document's `rotation` object)
@@ -328,7 +330,18 @@ pub struct Policy {
     pub disable_delay: Duration,
     /// An old key still receiving traffic this long after its grace period is reported as stuck.
     pub max_retirement_wait: Duration,
+    /// How long a worker's lease on a secret lasts without renewal (not a per-secret setting).
+    pub lease_ttl: Duration,
+    /// The most live keys one secret may have after a rotation's createSecret (current, new, and
+    /// older keys still in their grace period); a rotation that would exceed it is refused before
+    /// it creates a key.
+    pub max_live_keys: usize,
 }
+
+/// Default [`Policy::lease_ttl`].
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(120);
+/// Default [`Policy::max_live_keys`].
+pub const DEFAULT_MAX_LIVE_KEYS: usize = 10;
 
 /// Policy defaults from configuration (the same type as a resolved [`Policy`]).
 pub type PolicyDefaults = Policy;
@@ -348,6 +361,8 @@ impl Default for Policy {
             disable_first: false,
             disable_delay: DEFAULT_DISABLE_DELAY,
             max_retirement_wait: DEFAULT_MAX_RETIREMENT_WAIT,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            max_live_keys: DEFAULT_MAX_LIVE_KEYS,
         }
     }
 }
@@ -492,6 +507,7 @@ impl Policy {
             ("ROTOR_OBSERVATION_WINDOW", &mut p.observation_window),
             ("ROTOR_DISABLE_DELAY", &mut p.disable_delay),
             ("ROTOR_MAX_RETIREMENT_WAIT", &mut p.max_retirement_wait),
+            ("ROTOR_LEASE_TTL", &mut p.lease_ttl),
         ] {
             if let Some(v) = get(var) {
                 *field = humantime::parse_duration(&v).map_err(|_| PolicyError::Env {
@@ -499,6 +515,23 @@ impl Policy {
                     expected: DURATION_EXPECTED,
                 })?;
             }
+        }
+        if p.lease_ttl < Duration::from_secs(1) {
+            return Err(PolicyError::Env {
+                var: "ROTOR_LEASE_TTL",
+                expected: "a duration of at least 1s, such as 2m",
+            });
+        }
+        if let Some(v) = get("ROTOR_MAX_LIVE_KEYS") {
+            p.max_live_keys = match v.parse::<usize>() {
+                Ok(n) if n >= 2 => n,
+                _ => {
+                    return Err(PolicyError::Env {
+                        var: "ROTOR_MAX_LIVE_KEYS",
+                        expected: "a whole number of at least 2 (the current and the new key)",
+                    });
+                }
+            };
         }
         if let Some(v) = get("ROTOR_DISABLE_FIRST") {
             p.disable_first = match v.as_str() {

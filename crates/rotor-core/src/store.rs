@@ -263,6 +263,13 @@ pub trait SecretStore: Send + Sync {
         true
     }
 
+    /// The largest value (document) the backend accepts, in bytes, where it has a limit
+    /// (Secrets Manager: 65,536). The engine refuses a rotation whose document would not fit
+    /// before it creates a key.
+    fn max_value_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// Versions, their stages, rotation settings. `NotFound` if the secret does not exist.
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError>;
 

@@ -200,6 +200,37 @@ fn assert_no_key_material(text: &str, keys: &[ApiKey], what: &str) {
     }
 }
 
+/// What a worker that crashed right after `POST /keys` leaves in the store: its (expired)
+/// lease and the intent it recorded before creating the key.
+async fn leave_crashed_intent(env: &Env, store: &dyn SecretStore, secret: &str, token: &str) {
+    let desc = store.describe(secret).await.unwrap();
+    let now = env.clock.now();
+    let doc = rotor_core::engine::LedgerDocument {
+        rotor_ledger: 1,
+        lease: Some(rotor_core::engine::Lease {
+            holder: "crashed-worker".into(),
+            operation: "rotate".into(),
+            acquired_at: now - chrono::Duration::minutes(10),
+            expires_at: now - chrono::Duration::minutes(8),
+        }),
+        intents: vec![rotor_core::engine::Intent {
+            token: token.into(),
+            tag: rotor_tag(&desc.secret_id, token),
+            workspace_id: None,
+            recorded_at: now - chrono::Duration::minutes(10),
+        }],
+    };
+    let expected = store.read_ledger(secret).await.unwrap().map(|l| l.revision);
+    store
+        .write_ledger(
+            secret,
+            expected.as_deref(),
+            &serde_json::to_string(&doc).unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
 async fn init(env: &Env, store: &dyn SecretStore) -> KeyRecord {
     env.engine.init(store, SECRET, None).await.expect("init");
     app_reads(store, SECRET).await
@@ -383,7 +414,9 @@ async fn crash_after_creating_the_key_is_repaired_by_re_running_create() {
     init(&env, &store).await;
     let token = "crashed-rotation";
     store.begin_rotation(SECRET, token).await.unwrap();
-    // A process created the key of this rotation, then died before storing it.
+    // A process recorded its intent, created the key of this rotation, then died before
+    // storing it.
+    leave_crashed_intent(&env, &store, SECRET, token).await;
     let name = Policy::default().key_name(SECRET, Utc::now(), &rotor_tag(SECRET, token));
     let orphan = env
         .client
@@ -1268,6 +1301,17 @@ impl SecretStore for FlakyStore {
     async fn clear_pending(&self, s: &str, t: &str) -> Result<(), StoreError> {
         self.inner.clear_pending(s, t).await
     }
+    async fn read_ledger(&self, s: &str) -> Result<Option<rotor_core::LedgerEntry>, StoreError> {
+        self.inner.read_ledger(s).await
+    }
+    async fn write_ledger(
+        &self,
+        s: &str,
+        expected: Option<&str>,
+        doc: &str,
+    ) -> Result<String, StoreError> {
+        self.inner.write_ledger(s, expected, doc).await
+    }
 }
 
 #[tokio::test]
@@ -1314,7 +1358,7 @@ async fn a_failed_pending_write_deletes_the_new_key_or_leaves_it_to_the_re_run()
         .await
         .expect_err("outage");
     assert!(err.is_retryable(), "{err}");
-    assert!(err.to_string().contains("re-running createSecret"), "{err}");
+    assert!(err.to_string().contains("its intent is recorded"), "{err}");
     let r = env
         .engine
         .step(&store, SECRET, Step::CreateSecret, "o")
@@ -1372,7 +1416,6 @@ async fn openrouter_failures_at_every_call_converge_after_retries_without_orphan
         retry_after: None,
     };
     let faults: Vec<(&str, &str, u32, FaultKind)> = vec![
-        ("GET", "/api/v1/keys", 3, server_error.clone()),
         ("GET", "/api/v1/keys/*", 3, server_error.clone()),
         ("POST", "/api/v1/keys", 1, FaultKind::CommitThenDrop),
         ("POST", "/api/v1/keys", 1, server_error.clone()),
@@ -1525,8 +1568,9 @@ async fn abandon_deletes_the_rotations_keys_and_keeps_the_current_value() {
         "the application reads the same value"
     );
 
-    // A rotation that crashed between creating its key and storing it: found by tag.
+    // A rotation that crashed between creating its key and storing it: found through its intent.
     store.begin_rotation(SECRET, "crashed").await.unwrap();
+    leave_crashed_intent(&env, &store, SECRET, "crashed").await;
     let desc = store.describe(SECRET).await.unwrap();
     let name =
         Policy::default().key_name(SECRET, Utc::now(), &rotor_tag(&desc.secret_id, "crashed"));
@@ -1638,6 +1682,7 @@ async fn crash_everywhere(store: &dyn SecretStore) {
     init(&env, store).await;
     let mut crashes = 0;
     let mut window_hits = 0;
+    let mut leases_waited = 0;
     for step_index in 0..Step::ALL.len() {
         for polls in 1.. {
             env.clock.advance(Duration::from_secs(60));
@@ -1656,6 +1701,26 @@ async fn crash_everywhere(store: &dyn SecretStore) {
             // Let the emulator (same runtime) finish whatever request had fully arrived before
             // the crash; a fixed number of yields was not enough on a loaded machine.
             tokio::time::sleep(Duration::from_millis(50)).await;
+            let lease_held = store
+                .read_ledger(SECRET)
+                .await
+                .unwrap()
+                .and_then(|l| rotor_core::engine::LedgerDocument::parse(&l.document).ok())
+                .and_then(|d| d.lease)
+                .is_some_and(|l| l.expires_at > env.clock.now());
+            if crashed && lease_held {
+                // A crash inside createSecret or finishSecret leaves the worker's lease: nobody
+                // may act until it ends.
+                let err = env
+                    .engine
+                    .resume(store, SECRET)
+                    .await
+                    .expect_err("the crashed worker's lease still runs");
+                assert!(matches!(err, EngineError::Busy { .. }), "{token}: {err}");
+                leases_waited += 1;
+                env.clock
+                    .advance(Policy::default().lease_ttl + Duration::from_secs(1));
+            }
             let desc = store.describe(SECRET).await.unwrap();
             let tag = rotor_tag(&desc.secret_id, &token);
             let keys = env.control.keys().await.unwrap();
@@ -1723,6 +1788,10 @@ async fn crash_everywhere(store: &dyn SecretStore) {
     assert!(
         crashes >= 4,
         "crashes were simulated at many points ({crashes})"
+    );
+    assert!(
+        leases_waited >= 2,
+        "crashes inside createSecret and finishSecret left leases that blocked others ({leases_waited})"
     );
     // Whether a crash lands between `POST /keys` committing and the pending write depends on
     // timing (the request must have reached the emulator before the drop; the file store's

@@ -135,6 +135,30 @@ pub enum EngineError {
     #[error("{message}")]
     InvalidInput { message: String },
 
+    /// Another worker holds the secret's lease: nothing was changed.
+    #[error(
+        "{scope}: another worker ({holder}, running {operation}) holds this secret's lease until {until}; \
+         rotor changed nothing. Wait for it to finish (or, if it crashed, for the lease to end) and retry"
+    )]
+    Busy {
+        scope: Scope,
+        holder: String,
+        operation: String,
+        until: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// This worker's lease ended and another worker took the secret over; this worker stopped
+    /// before its next action.
+    #[error(
+        "{scope}: this worker's lease on the secret ended and another worker took it over, so rotor \
+         stopped before changing anything more; run `rotor status` and retry if needed"
+    )]
+    LeaseLost { scope: Scope },
+
+    /// A rotation would leave more live keys (or a larger document) than the bounds allow.
+    #[error("{scope}: {message}")]
+    Bounds { scope: Scope, message: String },
+
     /// A step of `rotate`/`resume` failed; the rotation stays pending and can be resumed.
     #[error(
         "{source}; the rotation (token {token}) stays pending: resume it with `rotor rotate --resume` \
@@ -175,7 +199,10 @@ impl EngineError {
                 source: StoreError::Conflict { .. },
                 ..
             }
-            | EngineError::Conflict { .. } => ErrorKind::Conflict,
+            | EngineError::Conflict { .. }
+            | EngineError::Busy { .. }
+            | EngineError::LeaseLost { .. }
+            | EngineError::Bounds { .. } => ErrorKind::Conflict,
             EngineError::Store {
                 source: StoreError::NotFound { .. } | StoreError::Precondition { .. },
                 ..

@@ -78,6 +78,10 @@ pub struct RotationReport {
     pub new_key_hash: Option<String>,
     /// Older keys deleted during the rotation.
     pub retired: Vec<RetiredKey>,
+    /// Keys an interrupted earlier attempt created but never stored, deleted when this run took
+    /// the secret's lease.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovered: Vec<String>,
     pub duration_ms: u64,
 }
 

@@ -246,6 +246,24 @@ impl Engine {
         secret_id: &str,
         mode: Mode,
     ) -> Result<RetireReport, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let mut own = self.take_lease(store, &scope, "retire").await?;
+        let result = self
+            .retire_with_mode_owned(store, secret_id, mode, &mut own)
+            .await;
+        self.release(store, own).await;
+        result
+    }
+
+    /// [`retire_with_mode`](Self::retire_with_mode) under the secret's lease: every read happens
+    /// after the lease was taken, so no rollback or promote can change Current in between.
+    async fn retire_with_mode_owned(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        mode: Mode,
+        own: &mut super::ledger::Ownership,
+    ) -> Result<RetireReport, EngineError> {
         let started = Instant::now();
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
@@ -258,9 +276,77 @@ impl Engine {
         let current = self.read_current(store, &scope).await?;
         let policy = self.defaults.with_overrides(current.rotation.as_ref());
         let now = self.clock.now();
-        let plan = self
-            .plan_retirement(&scope, &current, &policy, now, desc.last_rotated, mode)
+        // Applications may read AWSPREVIOUS: its key stays alive until a promote moves the label
+        // (only `--force`, as `rotor revoke` uses it, deletes it now).
+        // Applications may read AWSPREVIOUS: its key must stay alive (and enabled) while it holds
+        // it. When that key is due, a bookkeeping version (a copy of Current) first moves
+        // AWSPREVIOUS to the version holding the current key; while a rotation is in progress
+        // that cannot be done, and the key is left alone this time. `--force` (as `rotor revoke`
+        // uses it) deletes it regardless.
+        let previous = if mode == Mode::Act {
+            self.previous_key(store, &scope, &current).await?
+        } else {
+            super::PreviousKey::None
+        };
+        let mut from = from;
+        let mut moved_previous = None;
+        let mut protect: Option<String> = None;
+        match &previous {
+            super::PreviousKey::Key(hash)
+                if current.older_keys.iter().any(|k| &k.key_hash == hash) =>
+            {
+                let mut only = current.clone();
+                only.older_keys.retain(|k| &k.key_hash == hash);
+                let preview = self
+                    .plan_retirement(
+                        &scope,
+                        &only,
+                        &policy,
+                        now,
+                        desc.last_rotated,
+                        Mode::Preview,
+                    )
+                    .await?;
+                let due = preview
+                    .keys
+                    .iter()
+                    .any(|k| matches!(k.decision, RetireDecision::Due { .. }));
+                if due && pending_rotation(&desc).is_none() {
+                    self.fence(store, &scope, own).await?;
+                    let token = self
+                        .write_successor(
+                            store,
+                            &scope,
+                            &from,
+                            &current,
+                            "moving AWSPREVIOUS off a key that is due for retirement",
+                        )
+                        .await?;
+                    from = token.clone();
+                    moved_previous = Some(token);
+                } else if due {
+                    protect = Some(hash.clone());
+                }
+            }
+            super::PreviousKey::Unknown => protect = Some(String::new()),
+            _ => {}
+        }
+        let mut retirable = current.clone();
+        let (held_by_previous, rest): (Vec<_>, Vec<_>) = current
+            .older_keys
+            .iter()
+            .cloned()
+            .partition(|k| match &protect {
+                Some(h) if h.is_empty() => true,
+                Some(h) => &k.key_hash == h,
+                None => false,
+            });
+        retirable.older_keys = rest;
+        self.fence(store, &scope, own).await?;
+        let mut plan = self
+            .plan_retirement(&scope, &retirable, &policy, now, desc.last_rotated, mode)
             .await?;
+        plan.kept.extend(held_by_previous);
 
         let mut saved_version = None;
         let mut note = None;
@@ -291,7 +377,7 @@ impl Engine {
             retired: plan.retired,
             disabled: plan.disabled,
             stuck: plan.stuck,
-            saved_version,
+            saved_version: saved_version.or(moved_previous),
             note,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
@@ -744,6 +830,23 @@ impl Engine {
         secret_id: &str,
         key_hash: &str,
     ) -> Result<ReenableReport, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let mut own = self.take_lease(store, &scope, "reenable").await?;
+        let result = self
+            .reenable_owned(store, secret_id, key_hash, &mut own)
+            .await;
+        self.release(store, own).await;
+        result
+    }
+
+    async fn reenable_owned(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        key_hash: &str,
+        own: &mut super::ledger::Ownership,
+    ) -> Result<ReenableReport, EngineError> {
+        let _ = &own;
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
         let current = self.read_current(store, &scope).await?;

@@ -74,6 +74,23 @@ impl Engine {
         secret_id: &str,
         key_hash: &str,
     ) -> Result<RevokeReport, EngineError> {
+        let scope = Scope::new(secret_id, None, None);
+        let mut own = self.take_lease(store, &scope, "revoke").await?;
+        let result = self
+            .revoke_key_owned(store, secret_id, key_hash, &mut own)
+            .await;
+        self.release(store, own).await;
+        result
+    }
+
+    async fn revoke_key_owned(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        key_hash: &str,
+        own: &mut super::ledger::Ownership,
+    ) -> Result<RevokeReport, EngineError> {
+        let _ = &own;
         let started = Instant::now();
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;

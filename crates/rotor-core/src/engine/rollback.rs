@@ -48,6 +48,20 @@ impl Engine {
         secret_id: &str,
     ) -> Result<RollbackReport, EngineError> {
         let scope = Scope::new(secret_id, None, None);
+        let mut own = self.take_lease(store, &scope, "rollback").await?;
+        let result = self.rollback_owned(store, secret_id, &mut own).await;
+        self.release(store, own).await;
+        result
+    }
+
+    async fn rollback_owned(
+        &self,
+        store: &dyn SecretStore,
+        secret_id: &str,
+        own: &mut super::ledger::Ownership,
+    ) -> Result<RollbackReport, EngineError> {
+        let _ = &own;
+        let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
         if let Some(other) = pending_rotation(&desc) {
             return Err(EngineError::Conflict {

@@ -16,6 +16,9 @@ use rotor_openrouter::ListKeysOptions;
 use serde::Serialize;
 use tracing::warn;
 
+use secrecy::ExposeSecret;
+
+use super::ledger::{LedgerDocument, is_ledger_document};
 use super::{Engine, EngineError, Scope, or_err, pending_rotation, store_err};
 use crate::policy::{rotor_tag, tag_of_name};
 use crate::record::KeyRecord;
@@ -69,6 +72,23 @@ impl Engine {
         if let Some(token) = pending_rotation(&desc) {
             refs.tags.insert(rotor_tag(&desc.secret_id, token));
         }
+        // Keys about to be created (an intent recorded, the key perhaps not stored yet).
+        let ledger = store.read_ledger(secret_id).await.map_err(|e| {
+            store_err(
+                scope.clone(),
+                "reading the secret's ledger for the sweep",
+                e,
+            )
+        })?;
+        if let Some(entry) = ledger {
+            let doc = LedgerDocument::parse(&entry.document).map_err(|_| EngineError::Precondition {
+                scope: scope.clone(),
+                message: "the secret's rotor ledger cannot be parsed, so the sweep cannot tell which keys \
+                          are about to be stored; the sweep deleted nothing"
+                    .into(),
+            })?;
+            refs.tags.extend(doc.intents.into_iter().map(|i| i.tag));
+        }
         for v in &desc.versions {
             let sel = VersionSelector::Version {
                 id: v.id.clone(),
@@ -87,6 +107,9 @@ impl Engine {
                     ));
                 }
             };
+            if is_ledger_document(value.value.expose_secret()) {
+                continue;
+            }
             let record = KeyRecord::parse(&value.value, secret_id).map_err(|source| {
                 EngineError::Record {
                     scope: scope.clone(),
@@ -113,12 +136,75 @@ impl Engine {
         delete: bool,
         min_age: Duration,
     ) -> Result<SweepReport, EngineError> {
+        self.sweep_keys(secrets, refs, delete, min_age, None).await
+    }
+
+    /// Deletes the orphans a person confirmed (`confirmed`: the hashes shown), under the lease of
+    /// every given secret: the references are read again after the leases are taken, so a key
+    /// that a rotation stored (or is about to store) meanwhile is kept, and only keys that were
+    /// shown and are still unreferenced and older than `min_age` are deleted. Refused
+    /// ([`EngineError::Busy`]) while any of the secrets has another owner: nothing deleted.
+    pub async fn sweep_confirmed(
+        &self,
+        secrets: &[(&dyn SecretStore, String)],
+        names: Vec<String>,
+        confirmed: &BTreeSet<String>,
+        min_age: Duration,
+    ) -> Result<SweepReport, EngineError> {
+        let mut owned = Vec::new();
+        let mut result = Ok(References::default());
+        for (store, secret_id) in secrets {
+            let scope = Scope::new(secret_id, None, None);
+            match self.take_lease(*store, &scope, "sweep").await {
+                Ok(own) => owned.push((*store, own)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Ok(refs) = &mut result {
+            for (store, secret_id) in secrets {
+                match self.references(*store, secret_id).await {
+                    Ok(r) => {
+                        refs.hashes.extend(r.hashes);
+                        refs.tags.extend(r.tags);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let report = match result {
+            Ok(refs) => {
+                self.sweep_keys(names, &refs, true, min_age, Some(confirmed))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        for (store, own) in owned {
+            self.release(store, own).await;
+        }
+        report
+    }
+
+    async fn sweep_keys(
+        &self,
+        secrets: Vec<String>,
+        refs: &References,
+        delete: bool,
+        min_age: Duration,
+        only: Option<&BTreeSet<String>>,
+    ) -> Result<SweepReport, EngineError> {
         let scope = Scope::new("(sweep)", None, None);
         let keys = self
             .client
             .list_keys(&ListKeysOptions {
                 include_disabled: true,
                 workspace_id: None,
+                ..ListKeysOptions::default()
             })
             .await
             .map_err(|e| or_err(&scope, "listing keys (GET /keys)", e))?;
@@ -151,7 +237,7 @@ impl Engine {
                 too_new,
                 deleted: false,
             };
-            if delete && !too_new {
+            if delete && !too_new && only.is_none_or(|o| o.contains(&key.hash)) {
                 self.delete_key(&key.hash)
                     .await
                     .map_err(|e| or_err(&scope, &format!("deleting orphan key {}", key.hash), e))?;

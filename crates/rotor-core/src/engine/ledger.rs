@@ -1,0 +1,459 @@
+//! One owner per secret, and a durable intent before every key.
+//!
+//! Every mutating operation (a rotation, a step that creates, promotes or deletes, abandon,
+//! retire, rollback, revoke, a sweep's deletions) runs under a *lease* recorded in the secret's
+//! ledger ([`SecretStore::write_ledger`], a check-and-set document beside the versions). A worker
+//! takes the lease when it is free or expired; a second worker is refused with
+//! [`EngineError::Busy`] naming the holder and when its lease ends, before it changes anything.
+//! The owner renews the lease (another check-and-set) whenever less than half of it is left
+//! before it acts ([`Engine::fence`]), so a worker that stalled past its lease and lost it to
+//! another finds out at its next action and stops. A crashed owner's lease simply expires.
+//!
+//! Before `POST /keys` the owner records an *intent* (rotation token, name tag, workspace) in the
+//! same ledger. An intent without a stored key is the only thing that makes rotor list keys: the
+//! next owner ([`Engine::take_lease`]) lists the intent's workspace for keys with its tag that no
+//! stored document records, deletes them, and drops the intent. So a crash anywhere between the
+//! create and the store write is recovered from the store alone, by any worker, on any backend.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rotor_openrouter::ListKeysOptions;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::{Engine, EngineError, Scope, or_err, store_err};
+use crate::policy::tag_of_name;
+use crate::record::KeyRecord;
+use crate::store::{SecretStore, Stage, StoreError, VersionSelector};
+
+/// The ledger document (JSON in the store; never key material).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LedgerDocument {
+    /// Marks the document as rotor's ledger (so a reader of every version can skip it).
+    #[serde(default = "ledger_format")]
+    pub rotor_ledger: u32,
+    /// The worker that owns the secret now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// Keys about to be created whose plaintext may not be stored yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intents: Vec<Intent>,
+}
+
+fn ledger_format() -> u32 {
+    1
+}
+
+/// Who owns a secret, doing what, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The worker (host, process, and a random id per engine).
+    pub holder: String,
+    /// What it is doing (`rotate`, `createSecret`, `retire`…).
+    pub operation: String,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A key about to be created at OpenRouter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The rotation token (the version that will hold the key).
+    pub token: String,
+    /// The key's name tag (`[rotor:<tag>]`).
+    pub tag: String,
+    /// The workspace the key is created in (`None`: the default workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl LedgerDocument {
+    /// Parses a stored ledger (an empty document is an empty ledger).
+    pub fn parse(text: &str) -> Result<LedgerDocument, serde_json::Error> {
+        if text.trim().is_empty() {
+            return Ok(LedgerDocument {
+                rotor_ledger: 1,
+                ..LedgerDocument::default()
+            });
+        }
+        serde_json::from_str(text)
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a ledger document always serializes")
+    }
+}
+
+/// Whether a stored value is a ledger document rather than a key document.
+pub fn is_ledger_document(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("rotor_ledger").cloned())
+        .is_some()
+}
+
+/// A held lease: the ledger as this owner last wrote it.
+#[derive(Debug, Clone)]
+pub struct Ownership {
+    pub(crate) secret: String,
+    revision: String,
+    doc: LedgerDocument,
+    ttl: Duration,
+    /// Keys deleted while recovering earlier intents when the lease was taken.
+    pub(crate) recovered: Vec<String>,
+}
+
+impl Ownership {
+    /// When the lease ends unless renewed.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.doc
+            .lease
+            .as_ref()
+            .map(|l| l.expires_at)
+            .unwrap_or_default()
+    }
+
+    /// Whether an intent for `token` is recorded.
+    pub(crate) fn has_intent(&self, token: &str) -> bool {
+        self.doc.intents.iter().any(|i| i.token == token)
+    }
+
+    /// The tokens of recorded intents.
+    pub(crate) fn intent_tokens(&self) -> Vec<String> {
+        self.doc.intents.iter().map(|i| i.token.clone()).collect()
+    }
+}
+
+fn chrono_ttl(ttl: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120))
+}
+
+impl Engine {
+    /// This engine's worker identity in leases: host, process id and a random id.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Takes the secret's lease for `operation` when it is free or expired, then
+    /// recovers every intent an earlier owner left (see the module docs). Refused with
+    /// [`EngineError::Busy`] while another worker's lease runs: nothing changed.
+    pub async fn take_lease(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        operation: &str,
+    ) -> Result<Ownership, EngineError> {
+        let ttl = self.defaults.lease_ttl;
+        let mut attempts = 0;
+        let mut own = loop {
+            attempts += 1;
+            let entry = store
+                .read_ledger(&scope.secret)
+                .await
+                .map_err(|e| store_err(scope.clone(), "reading the secret's ledger (lease)", e))?;
+            let (revision, doc) = match &entry {
+                Some(e) => (
+                    Some(e.revision.clone()),
+                    LedgerDocument::parse(&e.document).map_err(|e| EngineError::Precondition {
+                        scope: scope.clone(),
+                        message: format!(
+                            "the secret's rotor ledger cannot be parsed ({:?} error at line {} column {}); \
+                             it holds no key: delete it (see docs/lifecycle.md, \"The ledger\") and retry",
+                            e.classify(),
+                            e.line(),
+                            e.column()
+                        ),
+                    })?,
+                ),
+                None => (None, LedgerDocument::parse("").unwrap_or_default()),
+            };
+            let now = self.clock.now();
+            // Strict, even for this engine's own holder: two tasks sharing one engine must not
+            // both own a secret.
+            if let Some(lease) = &doc.lease
+                && lease.expires_at > now
+            {
+                return Err(EngineError::Busy {
+                    scope: scope.clone(),
+                    holder: lease.holder.clone(),
+                    operation: lease.operation.clone(),
+                    until: lease.expires_at,
+                });
+            }
+            if let Some(lease) = &doc.lease {
+                info!(
+                    secret_id = scope.secret.as_str(),
+                    previous_holder = lease.holder.as_str(),
+                    previous_operation = lease.operation.as_str(),
+                    expired_at = %lease.expires_at,
+                    "taking over an expired lease"
+                );
+            }
+            let mut next = doc.clone();
+            next.lease = Some(Lease {
+                holder: self.holder.clone(),
+                operation: operation.to_owned(),
+                acquired_at: now,
+                expires_at: now + chrono_ttl(ttl),
+            });
+            match store
+                .write_ledger(&scope.secret, revision.as_deref(), &next.to_json())
+                .await
+            {
+                Ok(revision) => {
+                    break Ownership {
+                        secret: scope.secret.clone(),
+                        revision,
+                        doc: next,
+                        ttl,
+                        recovered: Vec::new(),
+                    };
+                }
+                Err(StoreError::Conflict { .. }) if attempts < 5 => continue,
+                Err(e) => {
+                    return Err(store_err(
+                        scope.clone(),
+                        "taking the secret's lease (ledger check-and-set)",
+                        e,
+                    ));
+                }
+            }
+        };
+        if !own.doc.intents.is_empty() {
+            self.recover_intents(store, scope, &mut own).await?;
+        }
+        Ok(own)
+    }
+
+    /// Before an action: renews the lease (check-and-set) when less than half of it is left, so
+    /// an owner that lost its lease to another worker stops here.
+    pub(crate) async fn fence(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        own: &mut Ownership,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        if own.expires_at() - now >= chrono_ttl(own.ttl) / 2 {
+            return Ok(());
+        }
+        let mut next = own.doc.clone();
+        if let Some(lease) = &mut next.lease {
+            lease.expires_at = now + chrono_ttl(own.ttl);
+        }
+        self.write_owned(store, scope, own, next).await
+    }
+
+    /// Writes `next` as the ledger over this owner's revision; a lost check-and-set means another
+    /// worker took the lease over: [`EngineError::LeaseLost`].
+    async fn write_owned(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        own: &mut Ownership,
+        next: LedgerDocument,
+    ) -> Result<(), EngineError> {
+        match store
+            .write_ledger(&scope.secret, Some(&own.revision), &next.to_json())
+            .await
+        {
+            Ok(revision) => {
+                own.revision = revision;
+                own.doc = next;
+                Ok(())
+            }
+            Err(StoreError::Conflict { .. }) => Err(EngineError::LeaseLost {
+                scope: scope.clone(),
+            }),
+            Err(e) => Err(store_err(
+                scope.clone(),
+                "writing the secret's ledger (lease)",
+                e,
+            )),
+        }
+    }
+
+    /// Records that a key with `tag` is about to be created for rotation `token` (and renews the
+    /// lease). Must succeed before `POST /keys`.
+    pub(crate) async fn record_intent(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        own: &mut Ownership,
+        token: &str,
+        tag: &str,
+        workspace_id: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut next = own.doc.clone();
+        next.intents.retain(|i| i.token != token);
+        next.intents.push(Intent {
+            token: token.to_owned(),
+            tag: tag.to_owned(),
+            workspace_id: workspace_id.map(str::to_owned),
+            recorded_at: now,
+        });
+        if let Some(lease) = &mut next.lease {
+            lease.expires_at = now + chrono_ttl(own.ttl);
+        }
+        self.write_owned(store, scope, own, next).await
+    }
+
+    /// Drops the intent of `token` (its key is stored, or was deleted).
+    pub(crate) async fn resolve_intent(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        own: &mut Ownership,
+        token: &str,
+    ) -> Result<(), EngineError> {
+        if !own.has_intent(token) {
+            return Ok(());
+        }
+        let mut next = own.doc.clone();
+        next.intents.retain(|i| i.token != token);
+        self.write_owned(store, scope, own, next).await
+    }
+
+    /// Gives the lease up, dropping in the same write the intents whose key a stored version now
+    /// records. Best effort: a failure leaves the lease to expire.
+    pub(crate) async fn release(&self, store: &dyn SecretStore, own: Ownership) {
+        let mut own = own;
+        let resolved = self.stored_intents(store, &own).await;
+        let mut next = own.doc.clone();
+        next.lease = None;
+        next.intents.retain(|i| !resolved.contains(&i.token));
+        let scope = Scope::new(&own.secret, None, None);
+        if let Err(e) = self.write_owned(store, &scope, &mut own, next).await {
+            warn!(
+                secret_id = own.secret.as_str(),
+                error = %e,
+                "could not release the lease; it expires by itself"
+            );
+        }
+    }
+
+    /// The tokens of recorded intents whose key a stored version records (read from the store).
+    async fn stored_intents(&self, store: &dyn SecretStore, own: &Ownership) -> Vec<String> {
+        let mut out = Vec::new();
+        for intent in &own.doc.intents {
+            let sel = VersionSelector::Version {
+                id: intent.token.clone(),
+                stage: None,
+            };
+            if let Ok(v) = store.get_value(&own.secret, &sel).await
+                && KeyRecord::parse(&v.value, &own.secret).is_ok()
+            {
+                out.push(intent.token.clone());
+            }
+        }
+        out
+    }
+
+    /// Every key hash the documents in `stages` and the versions `extra_versions` record. A read error fails: rotor will not delete a key it
+    /// cannot prove unrecorded.
+    pub(crate) async fn recorded_hashes(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        stages: &[Stage],
+        extra_versions: &[String],
+    ) -> Result<HashSet<String>, EngineError> {
+        let mut selectors: Vec<VersionSelector> =
+            stages.iter().map(|s| VersionSelector::Stage(*s)).collect();
+        selectors.extend(extra_versions.iter().map(|id| VersionSelector::Version {
+            id: id.clone(),
+            stage: None,
+        }));
+        let mut hashes = HashSet::new();
+        for sel in selectors {
+            match store.get_value(&scope.secret, &sel).await {
+                Ok(v) => match KeyRecord::parse(&v.value, &scope.secret) {
+                    Ok(r) => hashes.extend(r.referenced_hashes().map(str::to_owned)),
+                    Err(source) => {
+                        return Err(EngineError::Record {
+                            scope: scope.clone(),
+                            which: format!("{sel}"),
+                            source,
+                        });
+                    }
+                },
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => {
+                    return Err(store_err(
+                        scope.clone(),
+                        &format!("reading {sel} to see which keys are recorded"),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Deletes the keys of recorded intents that no stored document records, then drops the
+    /// intents. The only place rotor lists keys during a rotation.
+    pub(crate) async fn recover_intents(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        own: &mut Ownership,
+    ) -> Result<(), EngineError> {
+        let tokens = own.intent_tokens();
+        let recorded = self
+            .recorded_hashes(store, scope, &Stage::ALL, &tokens)
+            .await?;
+        let intents = own.doc.intents.clone();
+        for intent in intents {
+            let keys = self
+                .client
+                .list_keys(&ListKeysOptions {
+                    include_disabled: true,
+                    workspace_id: intent.workspace_id.clone(),
+                    ..ListKeysOptions::default()
+                })
+                .await
+                .map_err(|e| {
+                    or_err(
+                        scope,
+                        &format!(
+                            "listing keys to recover the interrupted rotation {} (tag {})",
+                            intent.token, intent.tag
+                        ),
+                        e,
+                    )
+                })?;
+            for key in keys {
+                if tag_of_name(&key.name) != Some(intent.tag.as_str())
+                    || recorded.contains(&key.hash)
+                {
+                    continue;
+                }
+                self.fence(store, scope, own).await?;
+                self.delete_key(&key.hash).await.map_err(|e| {
+                    or_err(
+                        scope,
+                        &format!(
+                            "deleting key {} of the interrupted rotation {} (never stored)",
+                            key.hash, intent.token
+                        ),
+                        e,
+                    )
+                })?;
+                warn!(
+                    secret_id = scope.secret.as_str(),
+                    token = intent.token.as_str(),
+                    key_hash = key.hash.as_str(),
+                    "deleted a key of an interrupted rotation whose plaintext was never stored"
+                );
+                own.recovered.push(key.hash);
+            }
+            self.resolve_intent(store, scope, own, &intent.token)
+                .await?;
+        }
+        Ok(())
+    }
+}
