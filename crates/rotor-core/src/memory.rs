@@ -282,6 +282,11 @@ impl SecretState {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         check_token(secret, token)?;
+        let token_pending = self.has(token, Stage::Pending);
+        let other_pending = self
+            .holder(Stage::Pending)
+            .filter(|p| *p != token && !self.has(p, Stage::Current))
+            .map(str::to_owned);
         match self.versions.get_mut(token) {
             Some(VersionState {
                 value: Some(existing),
@@ -299,12 +304,29 @@ impl SecretState {
                     ))
                 }
             }
+            Some(_) if !token_pending => Err(StoreError::conflict(
+                secret,
+                format!(
+                    "version {token} no longer carries {} (its rotation was abandoned or another \
+                     rotation took over); nothing was changed",
+                    Stage::Pending
+                ),
+            )),
             Some(version) => {
                 version.value = Some(value.clone());
                 self.stages.insert(Stage::Pending, token.to_owned());
                 self.prune();
                 Ok(true)
             }
+            None if other_pending.is_some() => Err(StoreError::conflict(
+                secret,
+                format!(
+                    "another rotation (version {}) carries {}; version {token} may not take it \
+                     (nothing was changed)",
+                    other_pending.unwrap_or_default(),
+                    Stage::Pending
+                ),
+            )),
             None => {
                 self.versions.insert(
                     token.to_owned(),
