@@ -568,24 +568,34 @@ impl SecretStore for SecretsManagerStore {
             .send()
             .await
             .map_err(|e| map_sdk_error(secret_id, "PutSecretValue(ROTORLEDGERNEXT)", e))?;
-        let mut update = self
-            .client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(LEDGER_LABEL)
-            .move_to_version_id(&new_id);
-        if let Some(expected) = expected {
-            update = update.remove_from_version_id(expected);
-        }
-        match update.send().await {
-            Ok(_) => Ok(new_id),
-            Err(e) => {
-                let err = map_sdk_error(secret_id, "UpdateSecretVersionStage(ROTORLEDGER)", e);
-                match describe().await.map(|d| ledger_holder(&d)) {
-                    Ok(Some(holder)) if holder == new_id => Ok(new_id),
-                    Ok(holder) if holder.as_deref() != expected => Err(lost(holder.as_deref())),
-                    _ => Err(err),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut update = self
+                .client
+                .update_secret_version_stage()
+                .secret_id(secret_id)
+                .version_stage(LEDGER_LABEL)
+                .move_to_version_id(&new_id);
+            if let Some(expected) = expected {
+                update = update.remove_from_version_id(expected);
+            }
+            let err = match update.send().await {
+                Ok(_) => return Ok(new_id),
+                Err(e) => map_sdk_error(secret_id, "UpdateSecretVersionStage(ROTORLEDGER)", e),
+            };
+            match describe().await.map(|d| ledger_holder(&d)) {
+                Ok(Some(holder)) if holder == new_id => return Ok(new_id),
+                Ok(holder) if holder.as_deref() != expected => {
+                    return Err(lost(holder.as_deref()));
                 }
+                // The label is still where this write expected it: nobody won, so the
+                // check-and-set still holds; try the move again (emulators under concurrent
+                // load sometimes fail it spuriously).
+                Ok(_) if attempt < 4 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                _ => return Err(err),
             }
         }
     }

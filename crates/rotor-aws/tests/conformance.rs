@@ -9,7 +9,9 @@ use rotor_core::{SecretStore, conformance};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_suite_on_secrets_manager() {
     let store = common::store().await;
-    conformance::run_all(&store, &common::fresh_prefix("conf")).await;
+    // LocalStack's concurrent UpdateSecretVersionStage calls are not atomic (see README.md,
+    // "Emulator gaps"), so the eight-writer ledger race runs on the other backends only.
+    conformance::run_all_but_ledger_races(&store, &common::fresh_prefix("conf")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -138,6 +138,8 @@ impl World {
         (out.version_id().expect("version").to_owned(), doc)
     }
 
+    /// The secret's versions and their stages as applications see them: without rotor's ledger
+    /// (a version labelled ROTORLEDGER that records the lease each step takes and releases).
     async fn stages(&self) -> Vec<(String, Vec<String>)> {
         let d = self
             .sm
@@ -150,6 +152,7 @@ impl World {
             .version_ids_to_stages()
             .map(|m| {
                 m.iter()
+                    .filter(|(_, l)| !l.iter().any(|l| l.starts_with("ROTORLEDGER")))
                     .map(|(k, l)| {
                         let mut l = l.clone();
                         l.sort();

@@ -41,6 +41,14 @@ pub const DEFAULT_RACE_ITERATIONS: usize = 20;
 /// [`promote_requires_a_value`], [`clear_pending`], [`rollback`], [`values_are_byte_exact`],
 /// [`racing_promotes`], [`ledger_check_and_set`] and [`racing_ledger_writes`]. Persistent stores also run [`survives_reopen`].
 pub async fn run_all(store: &dyn SecretStore, prefix: &str) {
+    run_all_but_ledger_races(store, prefix).await;
+    racing_ledger_writes(store, prefix).await;
+}
+
+/// [`run_all`] without [`racing_ledger_writes`], for an emulator whose concurrent label moves
+/// are not atomic (LocalStack: see crates/rotor-aws/README.md); the sequential check-and-set
+/// cases still run.
+pub async fn run_all_but_ledger_races(store: &dyn SecretStore, prefix: &str) {
     create_and_read(store, prefix).await;
     create_is_idempotent(store, prefix).await;
     missing_secret(store, prefix).await;
@@ -55,7 +63,6 @@ pub async fn run_all(store: &dyn SecretStore, prefix: &str) {
     values_are_byte_exact(store, prefix).await;
     racing_promotes(store, prefix, DEFAULT_RACE_ITERATIONS).await;
     ledger_check_and_set(store, prefix).await;
-    racing_ledger_writes(store, prefix).await;
 }
 
 /// A fresh rotation token (a UUID).
@@ -1162,8 +1169,13 @@ pub async fn racing_ledger_writes(store: &dyn SecretStore, prefix: &str) {
         }
     }
     if won != 1 {
+        let errors: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+            .take(2)
+            .collect();
         c.fail(format!(
-            "{won} of 8 concurrent ledger writes from one revision succeeded; exactly one must"
+            "{won} of 8 concurrent ledger writes from one revision succeeded; exactly one must (errors: {errors:?})"
         ));
     }
 }
