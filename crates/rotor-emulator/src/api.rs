@@ -123,7 +123,10 @@ pub(crate) fn parse_expires_at(
         rest
     } else if let Some(rest) = s.strip_suffix("+00:00") {
         rest
-    } else if s.len() > 6 && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-') {
+    } else if s.len() >= 25
+        && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-')
+        && s.as_bytes()[s.len() - 3] == b':'
+    {
         return Err(ApiError::bad_request(
             "expires_at must be in UTC (end with Z or +00:00); other timezones are rejected",
         ));

@@ -58,7 +58,25 @@ impl ApiError {
     pub fn rate_limited(retry_after: Option<u64>, headers: Vec<(&'static str, String)>) -> Self {
         let echoed: serde_json::Map<String, serde_json::Value> = headers
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .map(|(k, v)| {
+                // OpenRouter's spelling (`X-RateLimit-Remaining`); HTTP/1 header names are
+                // case-insensitive, `HeaderName`s lowercase.
+                let name = k
+                    .split('-')
+                    .map(|part| match part {
+                        "x" => "X".to_owned(),
+                        "ratelimit" => "RateLimit".to_owned(),
+                        p => {
+                            let mut c = p.chars();
+                            c.next()
+                                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                                .unwrap_or_default()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("-");
+                (name, json!(v))
+            })
             .collect();
         ApiError {
             retry_after,
