@@ -274,8 +274,10 @@ fn rate_limit_check(
     let now = Instant::now();
     let fresh = |refusals| RateWindow {
         start: now,
+        // Rounded up: a client waiting until this instant must find the window over.
         reset_ms: chrono::Utc::now().timestamp_millis()
-            + i64::try_from(limit.per.as_millis()).unwrap_or(i64::MAX / 2),
+            + i64::try_from(limit.per.as_millis()).unwrap_or(i64::MAX / 2)
+            + 1,
         count: 0,
         refusals,
     };

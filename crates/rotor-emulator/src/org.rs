@@ -55,8 +55,11 @@ const LIST_FIELDS: &[&str] = &[
 const OPAQUE_ARRAYS: &[&str] = &["content_filters", "content_filter_builtins"];
 const REGIONS: &[&str] = &["global", "europe", "us"];
 
+/// The other query parameters of a list call.
+type Rest = Vec<(String, String)>;
+
 /// `offset` (≥ 0) and `limit` (1–100, default 50) of a list call.
-fn page(query: Option<String>) -> Result<(usize, usize, Vec<(String, String)>), ApiError> {
+fn page(query: Option<String>) -> Result<(usize, usize, Rest), ApiError> {
     let mut offset = 0usize;
     let mut limit = 50usize;
     let mut rest = Vec::new();

@@ -29,6 +29,7 @@ mod client;
 mod error;
 mod key;
 pub mod models;
+mod rate_limit;
 mod response;
 
 pub use client::{
@@ -37,6 +38,8 @@ pub use client::{
 pub use error::Error;
 pub use key::ApiKey;
 pub use models::{
-    CompletionResponse, CreateKeyRequest, CreatedKey, CurrentKey, Key, LimitReset, ListKeysOptions,
-    UpdateKeyRequest,
+    CompletionResponse, CreateGuardrailRequest, CreateKeyRequest, CreatedKey, CurrentKey,
+    Guardrail, Key, KeyAssignment, KeyBudget, LimitReset, ListKeysOptions, UpdateKeyRequest,
+    Workspace,
 };
+pub use rate_limit::{MAX_RATE_LIMIT_WAIT, RateLimitStatus};
