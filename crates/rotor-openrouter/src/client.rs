@@ -796,7 +796,15 @@ impl Client {
                 });
             }
             let delay = policy.backoff(attempt, error.retry_after());
-            if attempt >= max_attempts || started.elapsed() + delay > policy.max_elapsed {
+            // The next attempt also waits at the rate-limit gate: that counts against the budget.
+            let gate_left = if call.gated {
+                self.inner.gate.status().wait_left.unwrap_or_default()
+            } else {
+                Duration::ZERO
+            };
+            if attempt >= max_attempts
+                || started.elapsed() + delay.max(gate_left) > policy.max_elapsed
+            {
                 tracing::warn!(
                     method = %call.method, route = call.route, attempts = attempt,
                     elapsed_ms = started.elapsed().as_millis() as u64, error = %error,

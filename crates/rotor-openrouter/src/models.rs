@@ -513,4 +513,88 @@ mod tests {
             r#"{"name":"n","expires_at":"2027-12-31T23:59:59Z"}"#
         );
     }
+
+    #[test]
+    fn unknown_enum_values_and_fields_do_not_fail_decoding() {
+        let json = created_json()
+            .replace("\"limit_reset\":\"monthly\"", "\"limit_reset\":\"yearly\"")
+            .replace(
+                "\"updated_at\":null",
+                "\"updated_at\":null,\"last_used_at\":\"2026-01-02T03:04:05Z\",\"external_user\":null",
+            );
+        let created: CreatedKey = serde_json::from_str(&json).unwrap();
+        let reset = created.data.limit_reset.unwrap();
+        assert_eq!(reset, LimitReset::Other("yearly"));
+        assert!(!reset.is_known() && LimitReset::Daily.is_known());
+        assert_eq!(reset.as_str(), "yearly");
+        assert_eq!(
+            created.data.last_used_at.map(|t| t.timestamp()),
+            Some(1_767_323_045)
+        );
+        // Sent back as it came.
+        let req = UpdateKeyRequest {
+            limit_reset: Some(Some(reset)),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"limit_reset":"yearly"}"#
+        );
+        // Configuration stays strict.
+        assert!("yearly".parse::<LimitReset>().is_err());
+        assert_eq!("weekly".parse::<LimitReset>(), Ok(LimitReset::Weekly));
+        // Interned: the same unknown value is the same &'static str.
+        let again = LimitReset::from_api("yearly");
+        assert!(
+            matches!((reset, again), (LimitReset::Other(a), LimitReset::Other(b)) if std::ptr::eq(a, b))
+        );
+    }
+
+    #[test]
+    fn current_key_budgets_are_optional_and_tolerant() {
+        let base = r#""byok_usage":0,"byok_usage_daily":0,"byok_usage_monthly":0,"byok_usage_weekly":0,
+            "creator_user_id":null,"include_byok_in_limit":false,"is_free_tier":false,"is_management_key":false,
+            "label":"sk-or-v1-au7...890","limit":null,"limit_remaining":null,"limit_reset":null,
+            "usage":0,"usage_daily":0,"usage_monthly":0,"usage_weekly":0"#;
+        let bare: CurrentKey = serde_json::from_str(&format!("{{{base}}}")).unwrap();
+        assert!(bare.budgets.is_empty() && bare.effective_budget.is_none());
+        assert!(bare.allowed_data_regions.is_empty() && bare.workspace_id.is_none());
+        let nulls: CurrentKey = serde_json::from_str(&format!(
+            r#"{{{base},"budgets":null,"effective_budget":null,"allowed_data_regions":null,"workspace_id":null}}"#
+        ))
+        .unwrap();
+        assert!(nulls.budgets.is_empty());
+        let budget = r#"{"budget_id":null,"guardrail_id":"g1","include_byok":false,"limit_usd":5,
+            "remaining_usd":0,"reset_interval":"fortnightly","resets_at":"2026-12-03T00:00:00Z",
+            "scope":"some_new_scope","spend_usd":5,"new_field":1}"#;
+        let full: CurrentKey = serde_json::from_str(&format!(
+            r#"{{{base},"budgets":[{budget}],"effective_budget":{budget},"allowed_data_regions":["global","mars"],"workspace_id":"w"}}"#
+        ))
+        .unwrap();
+        assert_eq!(full.budgets.len(), 1);
+        assert_eq!(full.budgets[0].scope, "some_new_scope");
+        assert_eq!(
+            full.budgets[0].reset_interval,
+            Some(LimitReset::Other("fortnightly"))
+        );
+        assert!(
+            full.effective_budget
+                .as_ref()
+                .is_some_and(KeyBudget::is_spent)
+        );
+        assert_eq!(full.allowed_data_regions, ["global", "mars"]);
+    }
+
+    #[test]
+    fn expires_at_is_sent_with_whole_seconds() {
+        let req = CreateKeyRequest {
+            name: "n".into(),
+            expires_at: Some("2027-12-31T23:59:59.987654+00:00".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"name":"n","expires_at":"2027-12-31T23:59:59Z"}"#
+        );
+    }
 }
