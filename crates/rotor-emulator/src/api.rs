@@ -39,12 +39,12 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// Whether an ordinary key may authenticate: not deleted, not disabled, not expired.
-fn usable(key: &StoredKey, now: DateTime<Utc>) -> bool {
+pub(crate) fn usable(key: &StoredKey, now: DateTime<Utc>) -> bool {
     !key.deleted && !key.disabled && !key.is_expired(now)
 }
 
 /// The caller's account index if it is a management key; 401/403 otherwise.
-fn management_account(
+pub(crate) fn management_account(
     inner: &Inner,
     headers: &HeaderMap,
     now: DateTime<Utc>,
@@ -58,7 +58,7 @@ fn management_account(
     }
 }
 
-fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("a JSON object body is required"));
     }
@@ -71,7 +71,7 @@ fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn parse_name(v: &Value) -> Result<String, ApiError> {
+pub(crate) fn parse_name(v: &Value) -> Result<String, ApiError> {
     match v {
         Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
         _ => Err(ApiError::bad_request("name must be a non-empty string")),
@@ -89,7 +89,7 @@ fn parse_limit(v: &Value) -> Result<Option<f64>, ApiError> {
     }
 }
 
-fn parse_limit_reset(v: &Value) -> Result<Option<LimitReset>, ApiError> {
+pub(crate) fn parse_limit_reset(v: &Value) -> Result<Option<LimitReset>, ApiError> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) => LimitReset::parse(s).map(Some).ok_or_else(|| {
@@ -101,44 +101,67 @@ fn parse_limit_reset(v: &Value) -> Result<Option<LimitReset>, ApiError> {
     }
 }
 
-fn parse_bool(v: &Value, field: &str) -> Result<bool, ApiError> {
+pub(crate) fn parse_bool(v: &Value, field: &str) -> Result<bool, ApiError> {
     v.as_bool()
         .ok_or_else(|| ApiError::bad_request(format!("{field} must be a boolean")))
 }
 
-/// `expires_at`: RFC 3339, UTC only (`Z` or `+00:00`), in the future.
-fn parse_expires_at(v: &Value, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
+/// `expires_at` as OpenRouter documents it: ISO 8601 in UTC with seconds
+/// (`YYYY-MM-DDTHH:MM:SSZ`, fractional seconds allowed, `Z` or `+00:00`), in the future.
+/// Minute precision, other offsets, dates alone and past times are 400.
+pub(crate) fn parse_expires_at(
+    v: &Value,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    const SHAPE: &str = "expires_at must be an ISO 8601 UTC timestamp with seconds (YYYY-MM-DDTHH:MM:SSZ; fractional seconds allowed) or null";
     let s = match v {
         Value::Null => return Ok(None),
-        Value::String(s) => s,
-        _ => {
-            return Err(ApiError::bad_request(
-                "expires_at must be an ISO 8601 UTC timestamp or null",
-            ));
-        }
+        Value::String(s) => s.as_str(),
+        _ => return Err(ApiError::bad_request(SHAPE)),
     };
-    let t = DateTime::parse_from_rfc3339(s)
-        .map_err(|_| ApiError::bad_request("expires_at must be an ISO 8601 UTC timestamp"))?;
-    let utc_suffix = s.ends_with('Z') || s.ends_with('z') || s.ends_with("+00:00");
-    if !utc_suffix || t.offset().local_minus_utc() != 0 {
+    let local = if let Some(rest) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
+        rest
+    } else if let Some(rest) = s.strip_suffix("+00:00") {
+        rest
+    } else if s.len() >= 25
+        && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-')
+        && s.as_bytes()[s.len() - 3] == b':'
+    {
         return Err(ApiError::bad_request(
             "expires_at must be in UTC (end with Z or +00:00); other timezones are rejected",
         ));
+    } else {
+        return Err(ApiError::bad_request(SHAPE));
+    };
+    // `YYYY-MM-DDTHH:MM` (no seconds) is rejected explicitly: OpenRouter refuses minute precision.
+    let (date_time, fraction) = local.split_once('.').unwrap_or((local, ""));
+    if date_time.len() != 19
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || local.ends_with('.')
+    {
+        let detail = if date_time.len() == 16 {
+            "expires_at must include seconds (YYYY-MM-DDTHH:MM:SSZ); minute-precision timestamps are rejected"
+        } else {
+            SHAPE
+        };
+        return Err(ApiError::bad_request(detail));
     }
-    let t = t.with_timezone(&Utc);
+    let t = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S%.f")
+        .map_err(|_| ApiError::bad_request(SHAPE))?
+        .and_utc();
     if t <= now {
         return Err(ApiError::bad_request("expires_at must be in the future"));
     }
     Ok(Some(t))
 }
 
-fn parse_workspace_id(s: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_workspace_id(s: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(s)
         .map(|u| u.to_string())
         .map_err(|_| ApiError::bad_request("workspace_id must be a UUID"))
 }
 
-fn persist(inner: &Inner, shared: &Shared) -> Result<(), ApiError> {
+pub(crate) fn persist(inner: &Inner, shared: &Shared) -> Result<(), ApiError> {
     if let Some(path) = &shared.state_file {
         inner.state.save(path).map_err(|e| {
             tracing::error!(error = %e, "could not persist emulator state");
@@ -158,6 +181,7 @@ pub(crate) async fn list_keys(
     let inner = shared.lock();
     let account = management_account(&inner, &headers, now)?;
     let mut include_disabled = false;
+    let mut include_expired = false;
     let mut offset = 0usize;
     let mut workspace = None;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -168,6 +192,13 @@ pub(crate) async fn list_keys(
             ("include_disabled", _) => {
                 return Err(ApiError::bad_request(
                     "include_disabled must be \"true\" or \"false\"",
+                ));
+            }
+            ("include_expired", "true") => include_expired = true,
+            ("include_expired", "false") => include_expired = false,
+            ("include_expired", _) => {
+                return Err(ApiError::bad_request(
+                    "include_expired must be \"true\" or \"false\"",
                 ));
             }
             ("offset", v) => {
@@ -188,6 +219,7 @@ pub(crate) async fn list_keys(
         .rev()
         .filter(|k| k.account == acct.id && !k.deleted && k.workspace_id == workspace)
         .filter(|k| include_disabled || !k.disabled)
+        .filter(|k| include_expired || !k.is_expired(now))
         .skip(offset)
         .take(100)
         .map(|k| k.to_json(now))
@@ -226,8 +258,18 @@ pub(crate) async fn create_key(
         }
     };
     let workspace_id = match field("workspace_id") {
+        Value::Null
+            if inner
+                .state
+                .workspace_of(&acct.id, &acct.workspace_id)
+                .is_none() =>
+        {
+            return Err(ApiError::bad_request(
+                "the default workspace was deleted; pass workspace_id",
+            ));
+        }
         Value::Null => acct.workspace_id.clone(),
-        Value::String(s) => parse_workspace_id(s)?,
+        Value::String(s) => existing_workspace(&inner, &acct.id, s)?,
         _ => return Err(ApiError::bad_request("workspace_id must be a UUID")),
     };
     let key = StoredKey {
@@ -276,6 +318,16 @@ pub(crate) async fn get_key(
     Ok(Json(json!({ "data": inner.state.keys[index].to_json(now) })).into_response())
 }
 
+/// A live workspace of `account` (by UUID), or 400.
+fn existing_workspace(inner: &Inner, account: &str, id: &str) -> Result<String, ApiError> {
+    let id = parse_workspace_id(id)?;
+    inner
+        .state
+        .workspace_of(account, &id)
+        .map(|_| id)
+        .ok_or_else(|| ApiError::bad_request("workspace_id: no such workspace"))
+}
+
 /// `PATCH /api/v1/keys/{hash}`: only the fields given; unknown fields ignored.
 pub(crate) async fn update_key(
     AxumState(shared): AxumState<Arc<Shared>>,
@@ -303,7 +355,17 @@ pub(crate) async fn update_key(
         .get("include_byok_in_limit")
         .map(|v| parse_bool(v, "include_byok_in_limit"))
         .transpose()?;
+    let account_id = inner.state.accounts[account].id.clone();
+    let workspace = match body.get("workspace_id") {
+        None => None,
+        Some(Value::String(s)) => Some(existing_workspace(&inner, &account_id, s)?),
+        Some(_) => return Err(ApiError::bad_request("workspace_id must be a UUID")),
+    };
     let key = &mut inner.state.keys[index];
+    if let Some(v) = workspace {
+        // Guardrail assignments move with the key (they are by key hash).
+        key.workspace_id = v;
+    }
     if let Some(v) = name {
         key.name = v;
     }
@@ -354,7 +416,13 @@ pub(crate) async fn current_key(
     let data = match inner.state.identify(bearer(&headers)?) {
         Some(Caller::Management { account }) => inner.state.accounts[account].to_current_key_json(),
         Some(Caller::Ordinary { index }) if usable(&inner.state.keys[index], now) => {
-            inner.state.keys[index].to_current_key_json(now)
+            let guardrails: Vec<_> = inner
+                .state
+                .guardrails_of_key(index)
+                .into_iter()
+                .map(|g| &inner.state.guardrails[g])
+                .collect();
+            inner.state.keys[index].to_current_key_json(now, &guardrails)
         }
         _ => return Err(ApiError::user_not_found()),
     };
@@ -411,6 +479,10 @@ pub(crate) async fn chat_completions(
         _ => return Err(ApiError::bad_request("messages must be a non-empty array")),
     };
     let cost = shared.completion_cost;
+    let guardrails = inner.state.guardrails_of_key(index);
+    for &g in &guardrails {
+        crate::org::enforce(&inner.state.guardrails[g], &model, cost, now)?;
+    }
     let key = &mut inner.state.keys[index];
     if let Some(remaining) = key.limit_remaining(now) {
         if remaining + 1e-12 < cost || remaining <= 0.0 {
@@ -423,6 +495,9 @@ pub(crate) async fn chat_completions(
     key.add_usage(cost, now);
     key.last_used_at = Some(now);
     let hash = key.hash.clone();
+    for g in guardrails {
+        inner.state.guardrails[g].add_spend(cost, now);
+    }
     persist(&inner, &shared)?;
     tracing::debug!(hash = %hash, cost, "completion");
     let id = format!("gen-{}-{}", now.timestamp(), uuid::Uuid::new_v4().simple());

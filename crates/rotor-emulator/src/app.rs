@@ -18,9 +18,10 @@ use axum::{
 };
 
 use crate::{
-    RateLimit, api,
+    RateLimit, RetryAfterMode, api,
     control::{Fault, FaultKind},
     error::ApiError,
+    org,
     state::{Caller, State},
     test_controls,
 };
@@ -31,7 +32,37 @@ pub(crate) struct Shared {
     pub state_file: Option<PathBuf>,
     pub completion_cost: f64,
     pub rate_limit: Option<RateLimit>,
+    pub retry_after: RetryAfterMode,
     pub test_controls: bool,
+}
+
+/// One management key's rate-limit window.
+pub(crate) struct RateWindow {
+    start: Instant,
+    /// When the window ends, in Unix milliseconds (`X-RateLimit-Reset`).
+    reset_ms: i64,
+    count: u32,
+    /// 429s answered so far (decides which carry `Retry-After`).
+    refusals: u64,
+}
+
+/// The rate-limit state of one request: the `X-RateLimit-*` values, and whether it was refused
+/// (`Some(retry_after)` then).
+struct RateInfo {
+    limit: u32,
+    remaining: u32,
+    reset_ms: i64,
+    refused: Option<Option<u64>>,
+}
+
+impl RateInfo {
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("x-ratelimit-limit", self.limit.to_string()),
+            ("x-ratelimit-remaining", self.remaining.to_string()),
+            ("x-ratelimit-reset", self.reset_ms.to_string()),
+        ]
+    }
 }
 
 /// Everything mutable, behind one mutex.
@@ -40,8 +71,8 @@ pub(crate) struct Inner {
     /// Pending faults, in injection order; `count` is what remains.
     pub faults: Vec<Fault>,
     pub counters: BTreeMap<String, u64>,
-    /// Per account index: start of the current window and requests in it.
-    pub rate_windows: BTreeMap<usize, (Instant, u32)>,
+    /// Per account index: the current rate-limit window.
+    pub rate_windows: BTreeMap<usize, RateWindow>,
 }
 
 impl Shared {
@@ -56,6 +87,7 @@ impl Shared {
             state_file,
             completion_cost: config.completion_cost,
             rate_limit: config.rate_limit,
+            retry_after: config.retry_after,
             test_controls: config.test_controls,
         }
     }
@@ -82,6 +114,38 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(api::get_key)
                 .patch(api::update_key)
                 .delete(api::delete_key),
+        )
+        .route(
+            "/api/v1/guardrails",
+            get(org::list_guardrails).post(org::create_guardrail),
+        )
+        .route(
+            "/api/v1/guardrails/{id}",
+            get(org::get_guardrail)
+                .patch(org::update_guardrail)
+                .delete(org::delete_guardrail),
+        )
+        .route(
+            "/api/v1/guardrails/{id}/assignments/keys",
+            get(org::list_guardrail_assignments).post(org::assign_keys),
+        )
+        .route(
+            "/api/v1/guardrails/{id}/assignments/keys/remove",
+            post(org::unassign_keys),
+        )
+        .route(
+            "/api/v1/guardrails/assignments/keys",
+            get(org::list_all_assignments),
+        )
+        .route(
+            "/api/v1/workspaces",
+            get(org::list_workspaces).post(org::create_workspace),
+        )
+        .route(
+            "/api/v1/workspaces/{id}",
+            get(org::get_workspace)
+                .patch(org::update_workspace)
+                .delete(org::delete_workspace),
         )
         .route("/api/v1/key", get(api::current_key))
         .route("/api/v1/auth/key", get(api::current_key))
@@ -135,7 +199,7 @@ async fn gate(AxumState(shared): AxumState<Arc<Shared>>, request: Request, next:
             };
         let limited = match (&fault, shared.rate_limit) {
             (Some(FaultKind::Status { .. }), _) | (_, None) => None,
-            (_, Some(limit)) => rate_limit_check(&mut inner, &request, limit),
+            (_, Some(limit)) => rate_limit_check(&mut inner, &request, limit, shared.retry_after),
         };
         (fault, limited)
     };
@@ -155,8 +219,13 @@ async fn gate(AxumState(shared): AxumState<Arc<Shared>>, request: Request, next:
         }
         _ => {}
     }
-    if let Some(retry_after) = limited {
-        return ApiError::rate_limited(retry_after).into_response();
+    if let Some(RateInfo {
+        refused: Some(retry_after),
+        ..
+    }) = &limited
+    {
+        let headers = limited.as_ref().map(RateInfo::headers).unwrap_or_default();
+        return ApiError::rate_limited(*retry_after, headers).into_response();
     }
     if let Some(FaultKind::CommitThenDrop) = fault {
         tracing::info!(%method, %path, "injected fault: commit then drop");
@@ -179,26 +248,69 @@ async fn gate(AxumState(shared): AxumState<Arc<Shared>>, request: Request, next:
             }
         };
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(info) = limited {
+        for (name, value) in info.headers() {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+    }
+    response
 }
 
-/// `Some(retry_after_secs)` when a management key is over its limit.
-fn rate_limit_check(inner: &mut Inner, request: &Request, limit: RateLimit) -> Option<u64> {
+/// The rate-limit state of a management key's request (`None` for other callers). Counts the
+/// request when it is let through.
+fn rate_limit_check(
+    inner: &mut Inner,
+    request: &Request,
+    limit: RateLimit,
+    mode: RetryAfterMode,
+) -> Option<RateInfo> {
     let token = api::bearer(request.headers()).ok()?;
     let Some(Caller::Management { account }) = inner.state.identify(token) else {
         return None;
     };
     let now = Instant::now();
-    let window = inner.rate_windows.entry(account).or_insert((now, 0));
-    if now.duration_since(window.0) >= limit.per {
-        *window = (now, 0);
+    let fresh = |refusals| RateWindow {
+        start: now,
+        // Rounded up: a client waiting until this instant must find the window over.
+        reset_ms: chrono::Utc::now().timestamp_millis()
+            + i64::try_from(limit.per.as_millis()).unwrap_or(i64::MAX / 2)
+            + 1,
+        count: 0,
+        refusals,
+    };
+    let window = inner
+        .rate_windows
+        .entry(account)
+        .or_insert_with(|| fresh(0));
+    if now.duration_since(window.start) >= limit.per {
+        *window = fresh(window.refusals);
     }
-    if window.1 >= limit.requests {
-        let left = limit.per.saturating_sub(now.duration_since(window.0));
-        return Some(left.as_secs_f64().ceil().max(1.0) as u64);
+    if window.count >= limit.requests {
+        let left = limit.per.saturating_sub(now.duration_since(window.start));
+        let secs = left.as_secs_f64().ceil().max(1.0) as u64;
+        window.refusals += 1;
+        let send = match mode {
+            RetryAfterMode::Always => true,
+            RetryAfterMode::EveryOther => window.refusals % 2 == 1,
+            RetryAfterMode::Never => false,
+        };
+        return Some(RateInfo {
+            limit: limit.requests,
+            remaining: 0,
+            reset_ms: window.reset_ms,
+            refused: Some(send.then_some(secs)),
+        });
     }
-    window.1 += 1;
-    None
+    window.count += 1;
+    Some(RateInfo {
+        limit: limit.requests,
+        remaining: limit.requests - window.count,
+        reset_ms: window.reset_ms,
+        refused: None,
+    })
 }
 
 #[cfg(test)]

@@ -129,6 +129,18 @@ impl ControlClient {
             .error_for_status()?;
         Ok(())
     }
+    /// `POST /_emulator/guardrails/{id}/usage` `{"amount": f64}`: spend against a guardrail's
+    /// `limit_usd`, as if its keys had spent it.
+    pub async fn add_guardrail_usage(&self, id: &str, amount: f64) -> Result<(), reqwest::Error> {
+        let body = serde_json::json!({ "amount": amount });
+        self.http
+            .post(self.url(&format!("/guardrails/{id}/usage")))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
     /// `GET /_emulator/counters`: requests per `"METHOD /route/template"`, e.g. `"POST /api/v1/keys"`.
     pub async fn counters(
         &self,

@@ -13,6 +13,10 @@ pub(crate) struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// `error.metadata`, when there is one (429s carry the rate-limit headers in it).
+    pub metadata: Option<serde_json::Value>,
+    /// Extra response headers (`X-RateLimit-*`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -21,6 +25,8 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            metadata: None,
+            headers: Vec::new(),
         }
     }
     pub fn bad_request(detail: impl AsRef<str>) -> Self {
@@ -47,9 +53,35 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
     }
-    pub fn rate_limited(retry_after: u64) -> Self {
+    /// 429 in OpenRouter's shape: the `X-RateLimit-*` headers (also echoed in
+    /// `error.metadata.headers`) and, when given, `Retry-After`.
+    pub fn rate_limited(retry_after: Option<u64>, headers: Vec<(&'static str, String)>) -> Self {
+        let echoed: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .map(|(k, v)| {
+                // OpenRouter's spelling (`X-RateLimit-Remaining`); HTTP/1 header names are
+                // case-insensitive, `HeaderName`s lowercase.
+                let name = k
+                    .split('-')
+                    .map(|part| match part {
+                        "x" => "X".to_owned(),
+                        "ratelimit" => "RateLimit".to_owned(),
+                        p => {
+                            let mut c = p.chars();
+                            c.next()
+                                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                                .unwrap_or_default()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("-");
+                (name, json!(v))
+            })
+            .collect();
         ApiError {
-            retry_after: Some(retry_after),
+            retry_after,
+            metadata: Some(json!({ "headers": echoed, "provider_name": null })),
+            headers,
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded")
         }
     }
@@ -75,8 +107,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.status.as_u16(), "message": self.message}});
-        let mut response = (self.status, Json(body)).into_response();
+        let mut error = json!({"code": self.status.as_u16(), "message": self.message});
+        if let Some(metadata) = self.metadata {
+            error["metadata"] = metadata;
+        }
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

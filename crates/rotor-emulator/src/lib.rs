@@ -19,6 +19,7 @@ mod api;
 mod app;
 pub mod control;
 mod error;
+mod org;
 mod server;
 mod state;
 mod test_controls;
@@ -38,6 +39,31 @@ pub struct RateLimit {
     pub per: Duration,
 }
 
+/// Which rate-limited (429) answers carry a `Retry-After` header. OpenRouter sends it only
+/// sometimes; clients must cope with both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RetryAfterMode {
+    /// Every 429.
+    Always,
+    /// The 1st, 3rd, 5th… 429 of each management key (deterministic "sometimes").
+    #[default]
+    EveryOther,
+    /// Never: only the `X-RateLimit-*` headers say when to come back.
+    Never,
+}
+
+impl std::str::FromStr for RetryAfterMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(RetryAfterMode::Always),
+            "every-other" => Ok(RetryAfterMode::EveryOther),
+            "never" => Ok(RetryAfterMode::Never),
+            other => Err(format!("{other:?}: expected always, every-other or never")),
+        }
+    }
+}
+
 /// How to run the emulator. `Debug` redacts the management key.
 #[derive(Clone)]
 pub struct EmulatorConfig {
@@ -51,8 +77,10 @@ pub struct EmulatorConfig {
     pub test_controls: bool,
     /// USD added to a key's usage by each chat completion.
     pub completion_cost: f64,
-    /// 429 with Retry-After past this many requests per management key.
+    /// 429 past this many requests per management key.
     pub rate_limit: Option<RateLimit>,
+    /// Which 429s carry `Retry-After`.
+    pub retry_after: RetryAfterMode,
 }
 
 impl Default for EmulatorConfig {
@@ -64,6 +92,7 @@ impl Default for EmulatorConfig {
             test_controls: true,
             completion_cost: 0.001,
             rate_limit: None,
+            retry_after: RetryAfterMode::EveryOther,
         }
     }
 }
@@ -80,6 +109,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("test_controls", &self.test_controls)
             .field("completion_cost", &self.completion_cost)
             .field("rate_limit", &self.rate_limit)
+            .field("retry_after", &self.retry_after)
             .finish()
     }
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use clap::Parser;
-use rotor_emulator::{EmulatorConfig, RateLimit};
+use rotor_emulator::{EmulatorConfig, RateLimit, RetryAfterMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +39,10 @@ struct Args {
     /// Per-management-key rate limit, N requests per SECS seconds (e.g. 10/1); off by default.
     #[arg(long, value_name = "N/SECS", value_parser = parse_rate_limit)]
     rate_limit: Option<RateLimit>,
+    /// Which 429s carry Retry-After: always, every-other (the 1st, 3rd… of each management key),
+    /// or never.
+    #[arg(long, value_name = "MODE", default_value = "every-other")]
+    retry_after: RetryAfterMode,
 }
 
 fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
@@ -84,6 +88,7 @@ async fn main() -> ExitCode {
         test_controls: args.test_controls,
         completion_cost: args.completion_cost,
         rate_limit: args.rate_limit,
+        retry_after: args.retry_after,
     };
     let emulator = match rotor_emulator::start(config).await {
         Ok(e) => e,

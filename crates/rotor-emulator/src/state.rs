@@ -36,7 +36,7 @@ impl LimitReset {
             _ => None,
         }
     }
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LimitReset::Daily => "daily",
             LimitReset::Weekly => "weekly",
@@ -119,6 +119,154 @@ pub(crate) struct StoredKey {
     pub workspace_id: String,
 }
 
+/// A workspace (`/workspaces`). Each account has a default one (its `workspace_id`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredWorkspace {
+    pub id: String,
+    pub account: String,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub created_by: Option<String>,
+    pub default_guardrail_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+impl StoredWorkspace {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "slug": self.slug,
+            "description": self.description,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": self.updated_at.map(rfc3339),
+            "created_by": self.created_by,
+            "default_guardrail_id": self.default_guardrail_id,
+            "default_image_model": null,
+            "default_provider_sort": null,
+            "default_text_model": null,
+            "io_logging_api_key_ids": null,
+            "io_logging_sampling_rate": 1.0,
+            "is_data_discount_logging_enabled": false,
+            "is_observability_broadcast_enabled": false,
+            "is_observability_io_logging_enabled": false,
+            "disabled_server_tools": null,
+            "include_byok_in_budgets": false,
+        })
+    }
+}
+
+/// A guardrail (`/guardrails`): policy fields as given (validated), plus the spend that counts
+/// against `limit_usd`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredGuardrail {
+    pub id: String,
+    pub account: String,
+    pub workspace_id: Option<String>,
+    pub name: String,
+    pub include_byok_in_budgets: bool,
+    /// The optional fields of the SDK's `Guardrail` that were set (null included).
+    pub settings: serde_json::Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    pub spend_total: f64,
+    pub spend_daily: PeriodUsage,
+    pub spend_weekly: PeriodUsage,
+    pub spend_monthly: PeriodUsage,
+}
+
+impl StoredGuardrail {
+    /// A string-list setting (`allowed_models`…); `None` when unset or null.
+    pub fn list(&self, field: &str) -> Option<Vec<String>> {
+        self.settings.get(field)?.as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+    }
+    pub fn limit_usd(&self) -> Option<f64> {
+        self.settings.get("limit_usd").and_then(Value::as_f64)
+    }
+    pub fn reset_interval(&self) -> Option<LimitReset> {
+        self.settings
+            .get("reset_interval")
+            .and_then(Value::as_str)
+            .and_then(LimitReset::parse)
+    }
+    /// Spend in the current reset period (all spend when there is no interval).
+    pub fn spend(&self, now: DateTime<Utc>) -> f64 {
+        match self.reset_interval() {
+            None => self.spend_total,
+            Some(LimitReset::Daily) => self.spend_daily.current(day_start(now)),
+            Some(LimitReset::Weekly) => self.spend_weekly.current(week_start(now)),
+            Some(LimitReset::Monthly) => self.spend_monthly.current(month_start(now)),
+        }
+    }
+    pub fn add_spend(&mut self, amount: f64, now: DateTime<Utc>) {
+        self.spend_total += amount;
+        self.spend_daily.add(day_start(now), amount);
+        self.spend_weekly.add(week_start(now), amount);
+        self.spend_monthly.add(month_start(now), amount);
+    }
+    /// Remaining budget (never below 0), when the guardrail has a `limit_usd`.
+    pub fn remaining(&self, now: DateTime<Utc>) -> Option<f64> {
+        self.limit_usd().map(|l| (l - self.spend(now)).max(0.0))
+    }
+    /// This guardrail as a budget layer (`scope: api_key`) of `GET /key`, if it has a limit.
+    pub fn budget(&self, now: DateTime<Utc>) -> Option<Value> {
+        let limit = self.limit_usd()?;
+        let interval = self.reset_interval();
+        Some(json!({
+            "budget_id": null,
+            "guardrail_id": self.id,
+            "include_byok": self.include_byok_in_budgets,
+            "limit_usd": limit,
+            "remaining_usd": (limit - self.spend(now)).max(0.0),
+            "reset_interval": interval.map(LimitReset::as_str),
+            "resets_at": interval.map(|r| next_reset(r, now)),
+            "scope": "api_key",
+            "spend_usd": self.spend(now),
+        }))
+    }
+    pub fn to_json(&self) -> Value {
+        let mut m = self.settings.clone();
+        m.insert("id".into(), json!(self.id));
+        m.insert("name".into(), json!(self.name));
+        m.insert("workspace_id".into(), json!(self.workspace_id));
+        m.insert(
+            "include_byok_in_budgets".into(),
+            json!(self.include_byok_in_budgets),
+        );
+        m.insert("created_at".into(), json!(rfc3339(self.created_at)));
+        m.insert("updated_at".into(), json!(self.updated_at.map(rfc3339)));
+        Value::Object(m)
+    }
+}
+
+/// A key assigned to a guardrail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredAssignment {
+    pub id: String,
+    pub guardrail_id: String,
+    pub key_hash: String,
+    pub assigned_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// When a `reset` period that contains `now` ends (midnight UTC), RFC 3339.
+pub(crate) fn next_reset(reset: LimitReset, now: DateTime<Utc>) -> String {
+    let next = match reset {
+        LimitReset::Daily => day_start(now) + chrono::Days::new(1),
+        LimitReset::Weekly => week_start(now) + chrono::Days::new(7),
+        LimitReset::Monthly => month_start(now) + chrono::Months::new(1),
+    };
+    rfc3339(next.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
 /// RFC 3339 in UTC with a `Z`, fractional seconds only when there are any.
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -154,14 +302,7 @@ impl StoredKey {
     fn key_limit_budget(&self, now: DateTime<Utc>) -> Option<Value> {
         let limit = self.limit?;
         let spend = self.usage_in_limit_period(now);
-        let resets_at = self.limit_reset.map(|r| {
-            let next = match r {
-                LimitReset::Daily => day_start(now) + chrono::Days::new(1),
-                LimitReset::Weekly => week_start(now) + chrono::Days::new(7),
-                LimitReset::Monthly => month_start(now) + chrono::Months::new(1),
-            };
-            rfc3339(next.and_time(chrono::NaiveTime::MIN).and_utc())
-        });
+        let resets_at = self.limit_reset.map(|r| next_reset(r, now));
         Some(json!({
             "budget_id": null,
             "guardrail_id": null,
@@ -236,7 +377,11 @@ impl StoredKey {
     }
 
     /// The `data` of `GET /key` for this key.
-    pub fn to_current_key_json(&self, now: DateTime<Utc>) -> Value {
+    pub fn to_current_key_json(
+        &self,
+        now: DateTime<Utc>,
+        guardrails: &[&StoredGuardrail],
+    ) -> Value {
         let mut m = serde_json::Map::new();
         m.insert("label".into(), json!(self.label));
         m.insert("limit".into(), json!(self.limit));
@@ -259,11 +404,35 @@ impl StoredKey {
         m.insert("rate_limit".into(), deprecated_rate_limit());
         m.insert("expires_at".into(), json!(self.expires_at.map(rfc3339)));
         // Newer than the reference spec, required by current official SDKs (openrouter 1.3.x).
-        let budget = self.key_limit_budget(now);
-        m.insert("budgets".into(), json!(budget.iter().collect::<Vec<_>>()));
-        m.insert("effective_budget".into(), json!(budget));
+        // Budget layers in enforcement order: guardrails, then the key's own limit.
+        let budgets: Vec<Value> = guardrails
+            .iter()
+            .filter_map(|g| g.budget(now))
+            .chain(self.key_limit_budget(now))
+            .collect();
+        let remaining = |b: &Value| b["remaining_usd"].as_f64().unwrap_or(0.0);
+        let effective = budgets
+            .iter()
+            .find(|b| remaining(b) <= 0.0)
+            .or_else(|| {
+                budgets
+                    .iter()
+                    .min_by(|a, b| remaining(a).total_cmp(&remaining(b)))
+            })
+            .cloned();
+        m.insert("budgets".into(), json!(budgets));
+        m.insert("effective_budget".into(), json!(effective));
         m.insert("workspace_id".into(), json!(self.workspace_id));
         insert_newer_current_key_fields(&mut m);
+        // The emulated account may route through every region; guardrails narrow it (the
+        // intersection of every non-null `allowed_data_regions`).
+        let mut regions: Vec<&str> = vec!["global", "europe", "us"];
+        for g in guardrails {
+            if let Some(allowed) = g.list("allowed_data_regions") {
+                regions.retain(|r| allowed.iter().any(|a| a == r));
+            }
+        }
+        m.insert("allowed_data_regions".into(), json!(regions));
         Value::Object(m)
     }
 
@@ -387,6 +556,15 @@ pub(crate) struct State {
     pub accounts: Vec<Account>,
     /// In creation order (oldest first); deleted keys stay, flagged.
     pub keys: Vec<StoredKey>,
+    /// Every account's workspaces (the default one included), in creation order.
+    #[serde(default)]
+    pub workspaces: Vec<StoredWorkspace>,
+    /// Guardrails in creation order; deleted ones stay, flagged.
+    #[serde(default)]
+    pub guardrails: Vec<StoredGuardrail>,
+    /// Guardrail ↔ key assignments.
+    #[serde(default)]
+    pub assignments: Vec<StoredAssignment>,
     #[serde(skip)]
     by_hash: HashMap<String, usize>,
     #[serde(skip)]
@@ -426,6 +604,7 @@ impl State {
                 source,
             })?;
         state.reindex();
+        state.ensure_default_workspaces();
         Ok(Some(state))
     }
 
@@ -477,8 +656,58 @@ impl State {
             management_key_sha256: key_digest(management_key),
             management_key_label: key_label(management_key),
         });
+        self.ensure_default_workspaces();
         let last = self.accounts.len() - 1;
         &self.accounts[last]
+    }
+
+    /// Every account has a record of its default workspace (state files of earlier versions
+    /// have none).
+    pub fn ensure_default_workspaces(&mut self) {
+        for a in &self.accounts {
+            if !self.workspaces.iter().any(|w| w.id == a.workspace_id) {
+                self.workspaces.push(StoredWorkspace {
+                    id: a.workspace_id.clone(),
+                    account: a.id.clone(),
+                    name: "Default Workspace".into(),
+                    slug: "default".into(),
+                    description: None,
+                    created_by: Some(a.creator_user_id.clone()),
+                    default_guardrail_id: uuid::Uuid::new_v4().to_string(),
+                    created_at: now(),
+                    updated_at: None,
+                    deleted: false,
+                });
+            }
+        }
+    }
+
+    /// A live workspace of `account` by id or slug.
+    pub fn workspace_of(&self, account: &str, id_or_slug: &str) -> Option<usize> {
+        self.workspaces.iter().position(|w| {
+            w.account == account && !w.deleted && (w.id == id_or_slug || w.slug == id_or_slug)
+        })
+    }
+
+    /// A live guardrail of `account` by id.
+    pub fn guardrail_of(&self, account: &str, id: &str) -> Option<usize> {
+        self.guardrails
+            .iter()
+            .position(|g| g.account == account && !g.deleted && g.id == id)
+    }
+
+    /// The live guardrails assigned to the key at `index`.
+    pub fn guardrails_of_key(&self, index: usize) -> Vec<usize> {
+        let key = &self.keys[index];
+        let mut out: Vec<usize> = self
+            .assignments
+            .iter()
+            .filter(|a| a.key_hash == key.hash)
+            .filter_map(|a| self.guardrail_of(&key.account, &a.guardrail_id))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Makes `management_key` the first account's key (creating that account if needed).
@@ -537,6 +766,17 @@ impl State {
     /// Forgets every key (accounts and their management keys stay).
     pub fn clear_keys(&mut self) {
         self.keys.clear();
+        self.assignments.clear();
+        self.guardrails.clear();
+        let accounts: Vec<String> = self
+            .accounts
+            .iter()
+            .map(|a| a.workspace_id.clone())
+            .collect();
+        self.workspaces.retain(|w| accounts.contains(&w.id));
+        for w in &mut self.workspaces {
+            w.deleted = false;
+        }
         self.reindex();
     }
 }

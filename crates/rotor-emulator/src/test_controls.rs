@@ -29,6 +29,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         )
         .route("/_emulator/keys", get(keys))
         .route("/_emulator/keys/{hash}/usage", post(add_usage))
+        .route(
+            "/_emulator/guardrails/{id}/usage",
+            post(add_guardrail_usage),
+        )
         .route("/_emulator/counters", get(counters))
         .route("/_emulator/accounts", post(create_account))
         .route("/_emulator/reset", post(reset))
@@ -115,9 +119,39 @@ async fn add_usage(
         .state
         .live_key(&hash)
         .ok_or_else(ApiError::not_found)?;
-    inner.state.keys[index].add_usage(usage.amount, crate::state::now());
+    let now = crate::state::now();
+    inner.state.keys[index].add_usage(usage.amount, now);
+    // As traffic would: the spend also counts against the key's guardrails.
+    for g in inner.state.guardrails_of_key(index) {
+        inner.state.guardrails[g].add_spend(usage.amount, now);
+    }
     persist(&shared, &inner)?;
     Ok(Json(inner.state.keys[index].emulated()).into_response())
+}
+
+/// `POST /_emulator/guardrails/{id}/usage` `{"amount": f64}`: spend against a live guardrail's
+/// `limit_usd` (of any account), as if keys assigned to it had spent it.
+async fn add_guardrail_usage(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let usage: Usage = parse(&body)?;
+    if !usage.amount.is_finite() {
+        return Err(ApiError::bad_request("amount must be a finite number"));
+    }
+    let mut inner = shared.lock();
+    let g = inner
+        .state
+        .guardrails
+        .iter()
+        .position(|g| g.id == id && !g.deleted)
+        .ok_or_else(ApiError::not_found)?;
+    let now = crate::state::now();
+    inner.state.guardrails[g].add_spend(usage.amount, now);
+    persist(&shared, &inner)?;
+    let spend = inner.state.guardrails[g].spend(now);
+    Ok(Json(json!({ "id": id, "spend_usd": spend })).into_response())
 }
 
 async fn counters(

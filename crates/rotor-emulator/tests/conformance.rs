@@ -543,7 +543,29 @@ async fn keys_are_listed_per_workspace() {
     let emu = start().await;
     let mk = emu.management_key().to_owned();
     let base = emu.base_url();
-    let ws = "0df9e665-d932-5740-b2c7-b52af166bc11";
+    // A workspace must exist before keys are created in it.
+    let unknown = "0df9e665-d932-5740-b2c7-b52af166bc11";
+    let refused = call(
+        Method::POST,
+        &format!("{base}/keys"),
+        Some(&mk),
+        Some(json!({"name": "nowhere", "workspace_id": unknown})),
+    )
+    .await;
+    assert_error(&refused, 400);
+    let created = call(
+        Method::POST,
+        &format!("{base}/workspaces"),
+        Some(&mk),
+        Some(json!({"name": "Elsewhere", "slug": "elsewhere"})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let ws = created.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let ws = ws.as_str();
     create_key(&emu, &mk, json!({"name": "default"})).await;
     let (other, _) = create_key(&emu, &mk, json!({"name": "elsewhere", "workspace_id": ws})).await;
     assert_eq!(other["workspace_id"], ws);

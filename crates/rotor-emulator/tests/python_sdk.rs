@@ -43,8 +43,8 @@ async fn the_official_python_sdk_manages_keys_against_the_emulator() {
     // What the SDK did really happened at the emulator.
     let control = emu.control();
     let keys = control.keys().await.expect("keys");
-    assert_eq!(keys.len(), 2, "the script creates two keys");
-    assert!(keys.iter().all(|k| k.deleted), "and deletes both");
+    assert_eq!(keys.len(), 6, "the script creates six keys");
+    assert!(keys.iter().all(|k| k.deleted), "and deletes them all");
     let counters = control.counters().await.expect("counters");
     for (route, at_least) in [
         ("POST /api/v1/keys", 2),
@@ -53,7 +53,21 @@ async fn the_official_python_sdk_manages_keys_against_the_emulator() {
         ("PATCH /api/v1/keys/{hash}", 2),
         ("DELETE /api/v1/keys/{hash}", 2),
         ("GET /api/v1/key", 2),
-        ("POST /api/v1/chat/completions", 1),
+        ("POST /api/v1/chat/completions", 3),
+        ("POST /api/v1/guardrails", 1),
+        ("GET /api/v1/guardrails", 1),
+        ("GET /api/v1/guardrails/{id}", 2),
+        ("PATCH /api/v1/guardrails/{id}", 1),
+        ("DELETE /api/v1/guardrails/{id}", 1),
+        ("POST /api/v1/guardrails/{id}/assignments/keys", 1),
+        ("POST /api/v1/guardrails/{id}/assignments/keys/remove", 1),
+        ("GET /api/v1/guardrails/{id}/assignments/keys", 2),
+        ("GET /api/v1/guardrails/assignments/keys", 1),
+        ("POST /api/v1/workspaces", 1),
+        ("GET /api/v1/workspaces", 2),
+        ("GET /api/v1/workspaces/{id}", 2),
+        ("PATCH /api/v1/workspaces/{id}", 1),
+        ("DELETE /api/v1/workspaces/{id}", 1),
     ] {
         assert!(
             counters.get(route).copied().unwrap_or(0) >= at_least,

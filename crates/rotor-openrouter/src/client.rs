@@ -16,8 +16,9 @@ use serde::{Deserialize, de::DeserializeOwned};
 use url::Url;
 
 use crate::{
-    ApiKey, CompletionResponse, CreateKeyRequest, CreatedKey, CurrentKey, Error, Key,
-    ListKeysOptions, UpdateKeyRequest,
+    ApiKey, CompletionResponse, CreateGuardrailRequest, CreateKeyRequest, CreatedKey, CurrentKey,
+    Error, Guardrail, Key, KeyAssignment, ListKeysOptions, UpdateKeyRequest, Workspace,
+    rate_limit::{RateGate, RateLimitStatus},
     response::{self, scrub, status_error, transport_message},
 };
 
@@ -139,6 +140,11 @@ impl ClientConfig {
 }
 
 /// OpenRouter Management API client. Cheap to clone (shares one connection pool).
+///
+/// Every client of the same management key and base URL in the process (clones and separately
+/// built ones) shares one rate-limit gate: when OpenRouter answers 429 (`Retry-After`, else
+/// `X-RateLimit-Reset`) or reports `X-RateLimit-Remaining: 0`, no management call of any task
+/// leaves before the limit resets. [`Client::rate_limit_status`] shows the waiting.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -150,6 +156,7 @@ struct Inner {
     base: Url,
     management_key: ApiKey,
     retry: RetryPolicy,
+    gate: Arc<RateGate>,
 }
 
 impl std::fmt::Debug for Client {
@@ -167,10 +174,9 @@ impl std::fmt::Debug for Client {
 enum Repeat {
     /// GET, PATCH of absolute values, DELETE: retried on 429, 5xx, timeouts and connection errors.
     Idempotent,
-    /// A completion costs money: retried only when it certainly did nothing (429, connect failure).
+    /// Retried only when it certainly did nothing (429, connect failure): a completion (costs
+    /// money), `POST /keys` and other creates (no idempotency token).
     UnlessDone,
-    /// `POST /keys`: never retried.
-    Never,
 }
 
 /// One logical call (possibly several attempts).
@@ -183,6 +189,8 @@ struct Call<'a> {
     body: Option<Vec<u8>>,
     key: &'a ApiKey,
     repeat: Repeat,
+    /// A management-key call: goes through the shared rate-limit gate.
+    gated: bool,
 }
 
 /// A successful (2xx) answer.
@@ -201,6 +209,23 @@ struct Failure {
 #[derive(Deserialize)]
 struct Data<T> {
     data: T,
+}
+
+/// A page of `GET /guardrails`, `/workspaces`, `…/assignments/keys`.
+#[derive(Deserialize)]
+struct Page<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    total_count: Option<usize>,
+}
+
+/// Records per page of the offset/limit-paged lists (OpenRouter's maximum).
+const LIST_LIMIT: usize = 100;
+
+#[derive(Deserialize)]
+struct Count {
+    #[serde(alias = "unassigned_count")]
+    assigned_count: u64,
 }
 
 impl Client {
@@ -223,14 +248,28 @@ impl Client {
                     transport_message(&e, &[])
                 ),
             })?;
+        let gate = RateGate::shared(base.as_str(), config.management_key.expose());
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base,
                 management_key: config.management_key,
                 retry: config.retry,
+                gate,
             }),
         })
+    }
+
+    /// The shared rate-limit state of this client's management key: how many requests wait for
+    /// the rate limit now, for how much longer, and how often they have waited (for progress
+    /// displays: "waiting for the rate limit").
+    pub fn rate_limit_status(&self) -> RateLimitStatus {
+        self.inner.gate.status()
+    }
+
+    /// Times a request of this management key has waited for the rate limit.
+    pub fn rate_limit_waits(&self) -> u64 {
+        self.inner.gate.status().waits
     }
 
     /// The base URL in use (normalised: no trailing `/`).
@@ -254,6 +293,9 @@ impl Client {
                 ("include_disabled", options.include_disabled.to_string()),
                 ("offset", offset.to_string()),
             ];
+            if options.include_expired {
+                query.push(("include_expired", "true".to_owned()));
+            }
             if let Some(ws) = &options.workspace_id {
                 query.push(("workspace_id", ws.clone()));
             }
@@ -314,8 +356,8 @@ impl Client {
         })
     }
 
-    /// All keys (disabled ones included) whose name starts with `prefix`, newest first. This is
-    /// how a create that ended in [`Error::OutcomeUnknown`] is recovered.
+    /// All keys (disabled and expired ones included) whose name starts with `prefix`, newest
+    /// first. This is how a create that ended in [`Error::OutcomeUnknown`] is recovered.
     pub async fn find_keys_by_name_prefix(
         &self,
         prefix: &str,
@@ -323,6 +365,7 @@ impl Client {
     ) -> Result<Vec<Key>, Error> {
         let options = ListKeysOptions {
             include_disabled: true,
+            include_expired: true,
             workspace_id: workspace_id.map(str::to_owned),
         };
         let mut keys = self.list_keys(&options).await?;
@@ -330,10 +373,12 @@ impl Client {
         Ok(keys)
     }
 
-    /// `POST /keys` → 201. Never retried: a lost response, a timeout after sending, a 5xx, or a
-    /// success body that cannot be read is [`Error::OutcomeUnknown`] (the key may exist: find it by
-    /// name). A 429 or 4xx is a clean refusal (no key was made) and keeps its own type; so does a
-    /// failure to connect at all.
+    /// `POST /keys` → 201. Retried (bounded, with back-off and jitter, after the shared rate-limit
+    /// gate) only when nothing was created for certain: a 429, or a failure to connect at all.
+    /// Never retried otherwise: a lost response, a timeout after sending, a 5xx, or a success body
+    /// that cannot be read is [`Error::OutcomeUnknown`] (the key may exist: find it by name). A 4xx
+    /// is a clean refusal (no key was made) and keeps its own type; so do a 429 and a connect
+    /// failure once the retry budget is spent.
     pub async fn create_key(&self, request: &CreateKeyRequest) -> Result<CreatedKey, Error> {
         let body = to_json(request)?;
         let call = self.management_call(
@@ -342,7 +387,7 @@ impl Client {
             &["keys"],
             Vec::new(),
             Some(body),
-            Repeat::Never,
+            Repeat::UnlessDone,
         );
         let name = request.name.clone();
         match self.execute(call).await {
@@ -443,6 +488,7 @@ impl Client {
             body: None,
             key,
             repeat: Repeat::Idempotent,
+            gated: false,
         };
         let answer = self.execute(call).await.map_err(|f| f.error)?;
         Ok(decode::<Data<CurrentKey>>("GET /key", &answer)?.data)
@@ -469,6 +515,7 @@ impl Client {
             body: Some(body),
             key,
             repeat: Repeat::UnlessDone,
+            gated: false,
         };
         let answer = self.execute(call).await.map_err(|f| f.error)?;
         decode("POST /chat/completions", &answer)
@@ -491,7 +538,218 @@ impl Client {
             body,
             key: &self.inner.management_key,
             repeat,
+            gated: true,
         }
+    }
+
+    /// A management `GET` of an offset/limit-paged list (`{"data":[…],"total_count":n}`), every
+    /// page. Retried.
+    async fn list_paged<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        segments: &[&str],
+        extra: Vec<(&'static str, String)>,
+    ) -> Result<Vec<T>, Error> {
+        let mut out: Vec<T> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let mut query = extra.clone();
+            query.push(("offset", out.len().to_string()));
+            query.push(("limit", LIST_LIMIT.to_string()));
+            let call = self.management_call(
+                Method::GET,
+                route,
+                segments,
+                query,
+                None,
+                Repeat::Idempotent,
+            );
+            let answer = self.execute(call).await.map_err(|f| f.error)?;
+            let page: Page<T> = decode(&format!("GET {route}"), &answer)?;
+            let len = page.data.len();
+            out.extend(page.data);
+            let done = len == 0
+                || len < LIST_LIMIT
+                || page.total_count.is_some_and(|total| out.len() >= total);
+            if done {
+                return Ok(out);
+            }
+        }
+        Err(Error::Pagination {
+            message: format!("GET {route}: still getting records after {MAX_PAGES} pages"),
+        })
+    }
+
+    /// `GET /guardrails` (every page), of `workspace_id` or, by default, the default workspace.
+    /// Retried.
+    pub async fn list_guardrails(
+        &self,
+        workspace_id: Option<&str>,
+    ) -> Result<Vec<Guardrail>, Error> {
+        let query = workspace_id
+            .map(|w| vec![("workspace_id", w.to_owned())])
+            .unwrap_or_default();
+        self.list_paged("/guardrails", &["guardrails"], query).await
+    }
+
+    /// `GET /guardrails/{id}`. Retried.
+    pub async fn get_guardrail(&self, id: &str) -> Result<Guardrail, Error> {
+        check_id(id, "guardrail id")?;
+        let segments = ["guardrails", id];
+        let call = self.management_call(
+            Method::GET,
+            "/guardrails/{id}",
+            &segments,
+            Vec::new(),
+            None,
+            Repeat::Idempotent,
+        );
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        Ok(decode::<Data<Guardrail>>("GET /guardrails/{id}", &answer)?.data)
+    }
+
+    /// `POST /guardrails` → 201. Retried only on a 429 or a failure to connect (nothing was
+    /// created); a lost response is a plain error (list guardrails by name to find out).
+    pub async fn create_guardrail(
+        &self,
+        request: &CreateGuardrailRequest,
+    ) -> Result<Guardrail, Error> {
+        let body = to_json(request)?;
+        let call = self.management_call(
+            Method::POST,
+            "/guardrails",
+            &["guardrails"],
+            Vec::new(),
+            Some(body),
+            Repeat::UnlessDone,
+        );
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        Ok(decode::<Data<Guardrail>>("POST /guardrails", &answer)?.data)
+    }
+
+    /// `DELETE /guardrails/{id}` (its key assignments go with it). Retried; a 404 on a retry
+    /// after a lost response is success.
+    pub async fn delete_guardrail(&self, id: &str) -> Result<(), Error> {
+        check_id(id, "guardrail id")?;
+        let segments = ["guardrails", id];
+        let call = self.management_call(
+            Method::DELETE,
+            "/guardrails/{id}",
+            &segments,
+            Vec::new(),
+            None,
+            Repeat::Idempotent,
+        );
+        match self.execute(call).await {
+            Ok(_) => Ok(()),
+            Err(Failure {
+                error,
+                maybe_took_effect: true,
+            }) if error.is_not_found() => Ok(()),
+            Err(f) => Err(f.error),
+        }
+    }
+
+    /// `GET /guardrails/{id}/assignments/keys` (every page). Retried.
+    pub async fn list_guardrail_key_assignments(
+        &self,
+        id: &str,
+    ) -> Result<Vec<KeyAssignment>, Error> {
+        check_id(id, "guardrail id")?;
+        self.list_paged(
+            "/guardrails/{id}/assignments/keys",
+            &["guardrails", id, "assignments", "keys"],
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// `GET /guardrails/assignments/keys`: every key assignment of the account. Retried.
+    pub async fn list_key_assignments(&self) -> Result<Vec<KeyAssignment>, Error> {
+        self.list_paged(
+            "/guardrails/assignments/keys",
+            &["guardrails", "assignments", "keys"],
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// `POST /guardrails/{id}/assignments/keys` `{"key_hashes":[…]}`: assigns the keys; returns
+    /// how many were newly assigned. Retried (assigning twice changes nothing, though a retry after
+    /// a lost response reports 0 for keys the lost attempt assigned).
+    pub async fn assign_keys_to_guardrail(
+        &self,
+        id: &str,
+        key_hashes: &[&str],
+    ) -> Result<u64, Error> {
+        self.bulk_assignment(id, key_hashes, false).await
+    }
+
+    /// `POST /guardrails/{id}/assignments/keys/remove` `{"key_hashes":[…]}`: unassigns the keys;
+    /// returns how many were assigned. Retried, like [`Client::assign_keys_to_guardrail`].
+    pub async fn unassign_keys_from_guardrail(
+        &self,
+        id: &str,
+        key_hashes: &[&str],
+    ) -> Result<u64, Error> {
+        self.bulk_assignment(id, key_hashes, true).await
+    }
+
+    async fn bulk_assignment(
+        &self,
+        id: &str,
+        key_hashes: &[&str],
+        remove: bool,
+    ) -> Result<u64, Error> {
+        check_id(id, "guardrail id")?;
+        if key_hashes.is_empty() || key_hashes.iter().any(|h| h.trim().is_empty()) {
+            return Err(Error::InvalidInput {
+                message: "key_hashes must be a non-empty list of non-empty key hashes".to_owned(),
+            });
+        }
+        let body = to_json(&serde_json::json!({ "key_hashes": key_hashes }))?;
+        let (route, segments): (&'static str, Vec<&str>) = if remove {
+            (
+                "/guardrails/{id}/assignments/keys/remove",
+                vec!["guardrails", id, "assignments", "keys", "remove"],
+            )
+        } else {
+            (
+                "/guardrails/{id}/assignments/keys",
+                vec!["guardrails", id, "assignments", "keys"],
+            )
+        };
+        let call = self.management_call(
+            Method::POST,
+            route,
+            &segments,
+            Vec::new(),
+            Some(body),
+            Repeat::Idempotent,
+        );
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        Ok(decode::<Count>(&format!("POST {route}"), &answer)?.assigned_count)
+    }
+
+    /// `GET /workspaces` (every page). Retried.
+    pub async fn list_workspaces(&self) -> Result<Vec<Workspace>, Error> {
+        self.list_paged("/workspaces", &["workspaces"], Vec::new())
+            .await
+    }
+
+    /// `GET /workspaces/{id}` (`id` or slug). Retried.
+    pub async fn get_workspace(&self, id: &str) -> Result<Workspace, Error> {
+        check_id(id, "workspace id")?;
+        let segments = ["workspaces", id];
+        let call = self.management_call(
+            Method::GET,
+            "/workspaces/{id}",
+            &segments,
+            Vec::new(),
+            None,
+            Repeat::Idempotent,
+        );
+        let answer = self.execute(call).await.map_err(|f| f.error)?;
+        Ok(decode::<Data<Workspace>>("GET /workspaces/{id}", &answer)?.data)
     }
 
     /// `base` + `segments`, each percent-encoded as one path segment.
@@ -530,7 +788,6 @@ impl Client {
             let retryable = match call.repeat {
                 Repeat::Idempotent => error.is_transient(),
                 Repeat::UnlessDone => nothing_done && error.is_transient(),
-                Repeat::Never => false,
             };
             if !retryable {
                 return Err(Failure {
@@ -539,7 +796,15 @@ impl Client {
                 });
             }
             let delay = policy.backoff(attempt, error.retry_after());
-            if attempt >= max_attempts || started.elapsed() + delay > policy.max_elapsed {
+            // The next attempt also waits at the rate-limit gate: that counts against the budget.
+            let gate_left = if call.gated {
+                self.inner.gate.status().wait_left.unwrap_or_default()
+            } else {
+                Duration::ZERO
+            };
+            if attempt >= max_attempts
+                || started.elapsed() + delay.max(gate_left) > policy.max_elapsed
+            {
                 tracing::warn!(
                     method = %call.method, route = call.route, attempts = attempt,
                     elapsed_ms = started.elapsed().as_millis() as u64, error = %error,
@@ -600,9 +865,24 @@ impl Client {
                 )
                 .body(body.clone());
         }
+        if call.gated {
+            self.inner.gate.wait(call.route).await;
+        }
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
+        if call.gated {
+            let retry_after = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| response::parse_retry_after(v, std::time::SystemTime::now()));
+            self.inner.gate.observe(
+                status.as_u16(),
+                &headers,
+                retry_after,
+                self.inner.retry.initial_backoff,
+            );
+        }
         // The request was processed: a body that fails to arrive leaves the outcome open.
         let body = response.bytes().await.map_err(|e| {
             let (error, _, _) = transport(e);
@@ -656,6 +936,15 @@ fn bearer(key: &ApiKey) -> Result<HeaderValue, Error> {
     })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+fn check_id(id: &str, what: &str) -> Result<(), Error> {
+    if id.trim().is_empty() {
+        return Err(Error::InvalidInput {
+            message: format!("the {what} is empty"),
+        });
+    }
+    Ok(())
 }
 
 fn check_hash(hash: &str) -> Result<(), Error> {

@@ -112,10 +112,18 @@ pub(crate) fn status_error(
         403 => Error::Forbidden { message },
         404 => Error::NotFound { message },
         429 => {
+            // `Retry-After` when sent (OpenRouter sends it only sometimes), else the end of the
+            // window from `X-RateLimit-Reset`.
             let retry_after = headers
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                .or_else(|| {
+                    headers
+                        .get("x-ratelimit-reset")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| crate::rate_limit::parse_reset(v, SystemTime::now()))
+                });
             Error::RateLimited {
                 retry_after,
                 message,

@@ -535,7 +535,7 @@ async fn connection_refused_is_a_connection_error() {
 }
 
 #[tokio::test]
-async fn create_is_never_retried() {
+async fn create_is_retried_only_when_nothing_was_created() {
     let s = Setup::new().await;
     // 500: ambiguous, never retried, and (since the fault refuses the call) no key exists.
     s.fault("POST", KEYS, 1, status(500, None)).await;
@@ -554,12 +554,31 @@ async fn create_is_never_retried() {
     assert_eq!(s.counter("POST /api/v1/keys").await, 1);
     assert_eq!(s.alive_named("once").await, 0);
 
-    // 429: a clean refusal, typed, not retried.
+    // 429: nothing was created, so it is retried (after the Retry-After) and succeeds.
     s.fault("POST", KEYS, 1, status(429, Some(1))).await;
-    let err = s
+    let started = std::time::Instant::now();
+    let created = s
         .client
         .create_key(&CreateKeyRequest {
             name: "once".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create after one 429");
+    assert_eq!(created.data.name, "once");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "honours Retry-After"
+    );
+    assert_eq!(s.counter("POST /api/v1/keys").await, 3);
+    assert_eq!(s.alive_named("once").await, 1);
+
+    // 429 past the retry budget: a clean refusal, typed.
+    s.fault("POST", KEYS, 10, status(429, Some(0))).await;
+    let err = s
+        .client
+        .create_key(&CreateKeyRequest {
+            name: "refused".into(),
             ..Default::default()
         })
         .await
@@ -574,7 +593,13 @@ async fn create_is_never_retried() {
         ),
         "{err:?}"
     );
-    assert_eq!(s.counter("POST /api/v1/keys").await, 2);
+    assert_eq!(
+        s.counter("POST /api/v1/keys").await,
+        3 + 4,
+        "fast_retry: 4 attempts"
+    );
+    assert_eq!(s.alive_named("refused").await, 0);
+    s.control.clear_faults().await.expect("clear faults");
 
     // A timeout after sending: outcome unknown.
     let slow = Setup::with(|c| c.with_timeout(Duration::from_millis(300))).await;
