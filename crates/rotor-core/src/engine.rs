@@ -732,7 +732,13 @@ impl Engine {
             older_keys,
             extra: current.extra.clone(),
         };
-        self.fence(store, scope, own).await?;
+        if let Err(lost) = self.fence(store, scope, own).await {
+            // Another worker took the secret over while this one was creating its key: the key
+            // is this worker's alone, unrecorded; delete it and stop.
+            self.discard_unstored_key(store, scope, own, token, &new_hash)
+                .await;
+            return Err(lost);
+        }
         self.store_pending(store, scope, own, token, &record)
             .await?;
         Ok(StepDone {
@@ -755,8 +761,9 @@ impl Engine {
         }
     }
 
-    /// Deletes a key this owner created but will not store, and drops its intent. On failure the
-    /// intent stays, and the next owner deletes the key.
+    /// Deletes a key this worker created but will not store, and drops its intent. Deleting it
+    /// needs no lease: no stored document and no other worker knows the key. On failure the
+    /// intent stays (if this worker still owns the ledger), and the next owner deletes the key.
     async fn discard_unstored_key(
         &self,
         store: &dyn SecretStore,
@@ -765,11 +772,7 @@ impl Engine {
         token: &str,
         hash: &str,
     ) -> Option<String> {
-        let deleted = match self.fence(store, scope, own).await {
-            Ok(()) => self.delete_key(hash).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match deleted {
+        match self.delete_key(hash).await.map_err(|e| e.to_string()) {
             Ok(_) => {
                 if let Err(e) = self.resolve_intent(store, scope, own, token).await {
                     warn!(secret_id = scope.secret.as_str(), error = %e,
@@ -1349,8 +1352,8 @@ impl Engine {
                 .client
                 .list_keys(&ListKeysOptions {
                     include_disabled: true,
+                    include_expired: true,
                     workspace_id: request.workspace_id.clone(),
-                    ..ListKeysOptions::default()
                 })
                 .await?;
             for key in keys {

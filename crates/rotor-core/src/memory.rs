@@ -283,10 +283,6 @@ impl SecretState {
     ) -> Result<bool, StoreError> {
         check_token(secret, token)?;
         let token_pending = self.has(token, Stage::Pending);
-        let other_pending = self
-            .holder(Stage::Pending)
-            .filter(|p| *p != token && !self.has(p, Stage::Current))
-            .map(str::to_owned);
         match self.versions.get_mut(token) {
             Some(VersionState {
                 value: Some(existing),
@@ -318,15 +314,6 @@ impl SecretState {
                 self.prune();
                 Ok(true)
             }
-            None if other_pending.is_some() => Err(StoreError::conflict(
-                secret,
-                format!(
-                    "another rotation (version {}) carries {}; version {token} may not take it \
-                     (nothing was changed)",
-                    other_pending.unwrap_or_default(),
-                    Stage::Pending
-                ),
-            )),
             None => {
                 self.versions.insert(
                     token.to_owned(),

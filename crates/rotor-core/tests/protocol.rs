@@ -388,32 +388,54 @@ async fn init_keeps_its_key_when_the_store_write_may_have_landed() {
     );
 }
 
-/// Issue finding: `put_pending` did not require its token to still hold Pending, so an abandoned
-/// rotation's late write took the label from a newer rotation.
+/// Issue finding: a late pending write of a rotation whose owner lost the secret (its lease
+/// ended and another worker took over) must not land. The late owner stops at its fence before
+/// the write and deletes the key it created, which nobody else knows.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_late_pending_write_of_an_abandoned_rotation_cannot_take_the_label() {
-    let dir = tempfile::tempdir().unwrap();
-    for store in [
-        Box::new(MemoryStore::new()) as Box<dyn SecretStore>,
-        Box::new(FileStore::open(dir.path().join("s")).unwrap()),
-    ] {
-        let store = store.as_ref();
-        let doc = |s: &str| SecretString::from(format!("{{\"v\":\"{s}\"}}"));
-        store.create_secret(SECRET, "v0", &doc("0")).await.unwrap();
-        store.begin_rotation(SECRET, "old").await.unwrap();
-        store.clear_pending(SECRET, "old").await.unwrap();
-        store.begin_rotation(SECRET, "new").await.unwrap();
-        let err = store
-            .put_pending(SECRET, "old", &doc("late"))
-            .await
-            .expect_err("a late write of an abandoned rotation is refused");
-        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
-        let desc = store.describe(SECRET).await.unwrap();
-        assert_eq!(
-            desc.with_stage(Stage::Pending).map(|v| v.id.as_str()),
-            Some("new")
-        );
-    }
+async fn a_worker_that_lost_its_lease_writes_nothing_and_leaves_no_key() {
+    let env = Env::new().await;
+    let store = MemoryStore::new();
+    let a = env.worker("slow-worker", Policy::default());
+    let b = env.worker("new-owner", Policy::default());
+    let first = a.init(&store, SECRET, None).await.unwrap();
+    env.fault(
+        "POST",
+        "/api/v1/keys",
+        1,
+        FaultKind::Delay { delay_ms: 1000 },
+    )
+    .await;
+    let late = tokio::spawn({
+        let store = store.clone();
+        async move { a.rotate(&store, SECRET).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A stalls past its lease; B takes the secret over and abandons A's rotation.
+    env.clock
+        .advance(Policy::default().lease_ttl + Duration::from_secs(1));
+    let abandoned = b.abandon(&store, SECRET).await.expect("B takes over");
+    assert!(!abandoned.token.is_empty(), "{abandoned:?}");
+    let err = late.await.unwrap().expect_err("the late owner stops");
+    assert!(
+        matches!(&err, EngineError::RotationIncomplete { source, .. }
+            if matches!(**source, EngineError::LeaseLost { .. })),
+        "{err}"
+    );
+    let desc = store.describe(SECRET).await.unwrap();
+    assert!(
+        desc.with_stage(Stage::Pending)
+            .is_none_or(|v| v.has(Stage::Current)),
+        "the late write did not land"
+    );
+    assert_eq!(
+        read(&store, Stage::Current).await.unwrap().key_hash,
+        first.key_hash
+    );
+    assert_eq!(
+        env.live_hashes().await,
+        vec![first.key_hash.clone()],
+        "the late owner deleted its own key"
+    );
 }
 
 /// Issue finding: `rotor step --step finishSecret` promoted a key that never passed testSecret.

@@ -412,8 +412,8 @@ impl Engine {
                 .client
                 .list_keys(&ListKeysOptions {
                     include_disabled: true,
+                    include_expired: true,
                     workspace_id: intent.workspace_id.clone(),
-                    ..ListKeysOptions::default()
                 })
                 .await
                 .map_err(|e| {

@@ -199,15 +199,31 @@ impl Engine {
         only: Option<&BTreeSet<String>>,
     ) -> Result<SweepReport, EngineError> {
         let scope = Scope::new("(sweep)", None, None);
-        let keys = self
-            .client
-            .list_keys(&ListKeysOptions {
-                include_disabled: true,
-                workspace_id: None,
-                ..ListKeysOptions::default()
-            })
-            .await
-            .map_err(|e| or_err(&scope, "listing keys (GET /keys)", e))?;
+        // Every workspace: a rotated key lives in its current key's workspace.
+        let workspaces: Vec<Option<String>> = match self.client.list_workspaces().await {
+            Ok(ws) if !ws.is_empty() => ws.into_iter().map(|w| Some(w.id)).collect(),
+            Ok(_) => vec![None],
+            Err(e) if e.is_not_found() => vec![None],
+            Err(e) => return Err(or_err(&scope, "listing workspaces (GET /workspaces)", e)),
+        };
+        let mut keys = Vec::new();
+        let mut seen = BTreeSet::new();
+        for workspace_id in workspaces {
+            let listed = self
+                .client
+                .list_keys(&ListKeysOptions {
+                    include_disabled: true,
+                    include_expired: true,
+                    workspace_id,
+                })
+                .await
+                .map_err(|e| or_err(&scope, "listing keys (GET /keys)", e))?;
+            for key in listed {
+                if seen.insert(key.hash.clone()) {
+                    keys.push(key);
+                }
+            }
+        }
         let now = self.clock.now();
         let min_age = chrono::Duration::from_std(min_age).unwrap_or(chrono::Duration::MAX);
         let mut report = SweepReport {
