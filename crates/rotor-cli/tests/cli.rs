@@ -342,7 +342,9 @@ async fn two_concurrent_rotations_one_wins_and_nothing_is_orphaned() {
     );
     let loser = if code(&a) == 3 { &a } else { &b };
     assert!(
-        stderr(loser).contains("another rotation") || stderr(loser).contains("in progress"),
+        stderr(loser).contains("another rotation")
+            || stderr(loser).contains("in progress")
+            || stderr(loser).contains("holds this secret's lease"),
         "{}",
         stderr(loser)
     );

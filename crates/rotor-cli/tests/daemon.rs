@@ -299,7 +299,10 @@ async fn sigterm_past_the_shutdown_timeout_leaves_a_rotation_a_restarted_daemon_
         .await
         .unwrap();
     let creations = key_creations(&s.emu).await;
-    let mut daemon = Daemon::spawn(daemon_cmd(&s, &config)).await;
+    // A daemon cut short keeps its lease on the secret until the lease ends: a short one here.
+    let mut cmd = daemon_cmd(&s, &config);
+    cmd.env("ROTOR_LEASE_TTL", "3s");
+    let mut daemon = Daemon::spawn(cmd).await;
     wait_for(
         "the rotation to reach POST /keys",
         Duration::from_secs(15),
@@ -341,7 +344,9 @@ async fn sigterm_past_the_shutdown_timeout_leaves_a_rotation_a_restarted_daemon_
         daemon_section,
         &[&format!("target = \"{}\"\nevery = \"1h\"", s.target)],
     );
-    let daemon = Daemon::spawn(daemon_cmd(&s, &config)).await;
+    let mut cmd = daemon_cmd(&s, &config);
+    cmd.env("ROTOR_LEASE_TTL", "3s");
+    let daemon = Daemon::spawn(cmd).await;
     wait_for(
         "the restarted daemon to finish the rotation",
         Duration::from_secs(20),

@@ -246,6 +246,20 @@ impl Engine {
             Step::CreateSecret | Step::FinishSecret => {
                 let started = Instant::now();
                 let scope = Scope::new(secret_id, Some(step), Some(token));
+                // AWS's template checks first, read-only: a refused or no-op step takes no lease
+                // and changes nothing.
+                let checked = match self.describe(store, &scope).await {
+                    Ok(desc) => check_token(&desc, &scope),
+                    Err(e) => Err(e),
+                };
+                match checked {
+                    Err(e) => return self.report_step(store, &scope, started, Err(e)),
+                    Ok(TokenState::Current) => {
+                        let done = self.already_current(store, &scope).await;
+                        return self.report_step(store, &scope, started, Ok(done));
+                    }
+                    Ok(TokenState::Pending) => {}
+                }
                 let mut own = match self.take_lease(store, &scope, step.as_str()).await {
                     Ok(own) => own,
                     Err(e) => return self.report_step(store, &scope, started, Err(e)),
@@ -367,10 +381,55 @@ impl Engine {
         token: &str,
     ) -> Result<RotationReport, EngineError> {
         let scope = Scope::new(secret_id, None, Some(token));
+        // Read-only checks first: a refused rotation takes no lease and changes nothing
+        // (rotate_owned checks again under the lease).
+        self.check_rotatable(store, &scope, token).await?;
         let mut own = self.take_lease(store, &scope, "rotate").await?;
         let result = self.rotate_owned(store, secret_id, token, &mut own).await;
         self.release(store, own).await;
         result
+    }
+
+    async fn check_rotatable(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<(), EngineError> {
+        let desc = self.describe(store, scope).await?;
+        if desc.rotation_enabled == Some(false) {
+            return Err(EngineError::RotationDisabled {
+                scope: scope.clone(),
+            });
+        }
+        if desc.with_stage(Stage::Current).is_none() {
+            return Err(EngineError::Precondition {
+                scope: scope.clone(),
+                message: "the secret has no current value to rotate; create it with `rotor init`"
+                    .into(),
+            });
+        }
+        if let Some(other) = pending_rotation(&desc).filter(|p| *p != token) {
+            return Err(another_rotation(scope.clone(), other));
+        }
+        Ok(())
+    }
+
+    /// Whether the secret's ledger records intents (read-only): something for a new owner to
+    /// recover even when no rotation is pending (a crash on a store whose pending mark lives
+    /// in-process, Secrets Manager outside `RotateSecret`).
+    async fn has_intents(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+    ) -> Result<bool, EngineError> {
+        let entry = store
+            .read_ledger(&scope.secret)
+            .await
+            .map_err(|e| store_err(scope.clone(), "reading the secret's ledger", e))?;
+        Ok(entry
+            .and_then(|e| LedgerDocument::parse(&e.document).ok())
+            .is_some_and(|d| !d.intents.is_empty()))
     }
 
     async fn rotate_owned(
@@ -434,6 +493,11 @@ impl Engine {
         secret_id: &str,
     ) -> Result<RotationReport, EngineError> {
         let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        if pending_rotation(&desc).is_none() && !self.has_intents(store, &scope).await? {
+            rotation_in_progress(&desc, scope, "resume")?;
+            unreachable!("rotation_in_progress fails when nothing is pending");
+        }
         let mut own = self.take_lease(store, &scope, "resume").await?;
         let result = async {
             let desc = self.describe(store, &scope).await?;
@@ -472,6 +536,11 @@ impl Engine {
         secret_id: &str,
     ) -> Result<AbandonReport, EngineError> {
         let scope = Scope::new(secret_id, None, None);
+        let desc = self.describe(store, &scope).await?;
+        if pending_rotation(&desc).is_none() && !self.has_intents(store, &scope).await? {
+            rotation_in_progress(&desc, scope, "abandon")?;
+            unreachable!("rotation_in_progress fails when nothing is pending");
+        }
         let mut own = self.take_lease(store, &scope, "abandon").await?;
         let result = self.abandon_owned(store, secret_id, &mut own).await;
         self.release(store, own).await;

@@ -1713,7 +1713,7 @@ async fn crash_everywhere(store: &dyn SecretStore) {
                 // may act until it ends.
                 let err = env
                     .engine
-                    .resume(store, SECRET)
+                    .retire(store, SECRET, false)
                     .await
                     .expect_err("the crashed worker's lease still runs");
                 assert!(matches!(err, EngineError::Busy { .. }), "{token}: {err}");
