@@ -515,7 +515,10 @@ mod tests {
             assert_eq!(s.filter, filter, "{level}");
         }
         // No (or an unknown) Lambda level: RUST_LOG, else info.
-        assert_eq!(settings(&[("RUST_LOG", "rotor_core=debug")]).filter, "rotor_core=debug");
+        assert_eq!(
+            settings(&[("RUST_LOG", "rotor_core=debug")]).filter,
+            "rotor_core=debug"
+        );
         assert_eq!(
             settings(&[("AWS_LAMBDA_LOG_LEVEL", "LOUD"), ("RUST_LOG", "warn")]).filter,
             "warn"

@@ -305,8 +305,8 @@ impl RotorConfig {
     /// the management key source (the file's only when no `--management-key-*` flag and no
     /// OPENROUTER_MANAGEMENT_KEY).
     pub fn openrouter_args(&self, flags: &OpenRouterArgs) -> OpenRouterArgs {
-        let key_in_env = std::env::var("OPENROUTER_MANAGEMENT_KEY")
-            .is_ok_and(|k| !k.trim().is_empty());
+        let key_in_env =
+            std::env::var("OPENROUTER_MANAGEMENT_KEY").is_ok_and(|k| !k.trim().is_empty());
         self.openrouter_args_with(flags, key_in_env)
     }
 
@@ -436,7 +436,11 @@ mod tests {
         let env = |name: &str| (name == "ROTOR_GRACE_PERIOD").then(|| "5m".to_owned());
         let p = c.policy_with(env).unwrap();
         assert_eq!(p.grace_period, Duration::from_secs(300), "environment wins");
-        assert_eq!(p.test_mode.as_str(), "completion", "the file fills the rest");
+        assert_eq!(
+            p.test_mode.as_str(),
+            "completion",
+            "the file fills the rest"
+        );
         // An empty variable counts as unset.
         let p = c
             .policy_with(|n| (n == "ROTOR_GRACE_PERIOD").then(String::new))
@@ -482,7 +486,10 @@ mod tests {
         let a = c.openrouter_args_with(&flags, true);
         assert_eq!(a.base_url(), "http://flag.example/api/v1");
         assert_eq!(a.management_key_file, None);
-        assert_eq!(a.management_key_from.as_deref(), Some("vault://secret/or#k"));
+        assert_eq!(
+            a.management_key_from.as_deref(),
+            Some("vault://secret/or#k")
+        );
         // No flag, no variable, no file: OpenRouter's public API.
         let a = RotorConfig::default().openrouter_args_with(&none, false);
         assert_eq!(a.base_url(), rotor_openrouter::DEFAULT_BASE_URL);
@@ -490,12 +497,21 @@ mod tests {
 
     #[test]
     fn cron_accepts_five_six_and_seven_fields() {
-        for ok in ["0 3 * * 1", "0 3 * * Mon", "0 0 3 * * 1", "0 0 3 * * Mon 2031", "*/3 * * * * *"] {
+        for ok in [
+            "0 3 * * 1",
+            "0 3 * * Mon",
+            "0 0 3 * * 1",
+            "0 0 3 * * Mon 2031",
+            "*/3 * * * * *",
+        ] {
             assert!(parse_cron(ok).is_ok(), "{ok}");
         }
         for bad in ["0 3 * *", "0 0 25 * * *", "61 3 * * 1", "every monday"] {
             let e = parse_cron(bad).unwrap_err();
-            assert!(e.contains("invalid cron") && e.contains("0 or 7 = Sunday"), "{e}");
+            assert!(
+                e.contains("invalid cron") && e.contains("0 or 7 = Sunday"),
+                "{e}"
+            );
         }
     }
 }

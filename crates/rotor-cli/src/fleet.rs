@@ -107,16 +107,16 @@ pub async fn run(
 
     let bar = (std::io::stderr().is_terminal() && !out.is_json() && !crate::logging::is_json())
         .then(|| {
-        let bar = ProgressBar::new(total as u64);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {pos}/{len} {wide_msg} ({elapsed})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_prefix(op.name());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} {prefix} [{bar:30}] {pos}/{len} {wide_msg} ({elapsed})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(op.name());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
 
     let permits = Arc::new(Semaphore::new(fleet.concurrency));
     let mut tasks = JoinSet::new();

@@ -20,9 +20,9 @@ pub fn man() -> Result<Exit, CliError> {
     let mut page = Vec::new();
     render(&cmd, &mut page)
         .map_err(|e| CliError::internal(format!("cannot render the man page: {e}")))?;
-    std::io::stdout().write_all(&page).map_err(|e| {
-        CliError::internal(format!("cannot write the man page to stdout: {e}"))
-    })?;
+    std::io::stdout()
+        .write_all(&page)
+        .map_err(|e| CliError::internal(format!("cannot write the man page to stdout: {e}")))?;
     Ok(Exit::Ok)
 }
 
@@ -53,7 +53,12 @@ fn render(cmd: &clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
             if arg.get_action().takes_values() {
                 let names = arg
                     .get_value_names()
-                    .map(|n| n.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" "))
+                    .map(|n| {
+                        n.iter()
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
                     .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
                 if !head.is_empty() {
                     head.push(roman(" "));

@@ -69,7 +69,10 @@ mod tests {
         assert!(!no_color_in(None));
         assert!(!no_color_in(Some("".into())));
         assert!(no_color_in(Some("1".into())));
-        assert!(no_color_in(Some("0".into())), "any non-empty value disables colors");
+        assert!(
+            no_color_in(Some("0".into())),
+            "any non-empty value disables colors"
+        );
     }
 
     #[test]

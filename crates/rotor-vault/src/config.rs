@@ -41,7 +41,8 @@ pub const TOKEN_HELPER_FILE: &str = ".vault-token";
 
 /// The OpenBao alias of a `VAULT_*` variable (`VAULT_ADDR` → `BAO_ADDR`).
 fn bao_alias(name: &str) -> Option<String> {
-    name.strip_prefix("VAULT_").map(|rest| format!("BAO_{rest}"))
+    name.strip_prefix("VAULT_")
+        .map(|rest| format!("BAO_{rest}"))
 }
 
 /// The token in `home/.vault-token`: `Ok(None)` when there is no such file (or it is empty).
