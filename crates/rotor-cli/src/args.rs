@@ -62,13 +62,13 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StepArg {
     #[value(name = "createSecret")]
-    CreateSecret,
+    Create,
     #[value(name = "setSecret")]
-    SetSecret,
+    Set,
     #[value(name = "testSecret")]
-    TestSecret,
+    Test,
     #[value(name = "finishSecret")]
-    FinishSecret,
+    Finish,
 }
 
 /// Parses `--step` like `ValueEnum` (so help and completions list the values), with the
@@ -114,10 +114,10 @@ impl StepArg {
     /// The step's name as the engine parses it.
     pub fn as_str(self) -> &'static str {
         match self {
-            StepArg::CreateSecret => "createSecret",
-            StepArg::SetSecret => "setSecret",
-            StepArg::TestSecret => "testSecret",
-            StepArg::FinishSecret => "finishSecret",
+            StepArg::Create => "createSecret",
+            StepArg::Set => "setSecret",
+            StepArg::Test => "testSecret",
+            StepArg::Finish => "finishSecret",
         }
     }
 }
