@@ -18,6 +18,8 @@
 //! | `OPENROUTER_BASE_URL` | default `https://openrouter.ai/api/v1` |
 //! | `ROTOR_*` | policy defaults, see `rotor_core::policy` (`ROTOR_GRACE_PERIOD`, `ROTOR_LIMIT`, …) |
 //! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER` | standard SDK endpoint overrides (LocalStack) |
+//! | `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` | set by Lambda from the function's `LoggingConfig` (`ApplicationLogLevel`, `LogFormat`); see [`LogSettings`] |
+//! | `RUST_LOG` | log filter when `AWS_LAMBDA_LOG_LEVEL` is not set (default `info`) |
 
 use std::{
     sync::Arc,
@@ -418,5 +420,114 @@ fn is_unauthorized(e: &EngineError) -> bool {
         } => true,
         EngineError::RotationIncomplete { source, .. } => is_unauthorized(source),
         _ => false,
+    }
+}
+
+/// How `bootstrap` logs, from the function's `LoggingConfig` as Lambda passes it:
+/// `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`; FATAL logs errors
+/// only), else `RUST_LOG`, else `info`; `AWS_LAMBDA_LOG_FORMAT` `Text` gives plain lines, `JSON`
+/// (or nothing) JSON lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// An `EnvFilter` directive (`debug`, or RUST_LOG's value).
+    pub filter: String,
+    /// JSON lines (else plain text).
+    pub json: bool,
+}
+
+impl LogSettings {
+    /// From the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// From an explicit lookup (tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let lambda_level = get("AWS_LAMBDA_LOG_LEVEL").and_then(|level| {
+            match level.to_ascii_uppercase().as_str() {
+                "TRACE" => Some("trace"),
+                "DEBUG" => Some("debug"),
+                "INFO" => Some("info"),
+                "WARN" => Some("warn"),
+                "ERROR" | "FATAL" => Some("error"),
+                _ => None,
+            }
+        });
+        let filter = match lambda_level {
+            Some(level) => level.to_owned(),
+            None => get("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
+        };
+        let json = !get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text"));
+        LogSettings { filter, json }
+    }
+
+    /// Installs the global subscriber: no timestamps (CloudWatch adds them), no ANSI colors.
+    pub fn init(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.filter)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .without_time()
+            .with_ansi(false);
+        if self.json {
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .init();
+        } else {
+            builder.init();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_settings_follow_the_lambda_logging_config() {
+        let settings = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            LogSettings::from_vars(|name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        for (level, filter) in [
+            ("TRACE", "trace"),
+            ("DEBUG", "debug"),
+            ("INFO", "info"),
+            ("WARN", "warn"),
+            ("ERROR", "error"),
+            ("FATAL", "error"),
+            ("debug", "debug"),
+        ] {
+            let s = settings(&[("AWS_LAMBDA_LOG_LEVEL", level), ("RUST_LOG", "trace")]);
+            assert_eq!(s.filter, filter, "{level}");
+        }
+        // No (or an unknown) Lambda level: RUST_LOG, else info.
+        assert_eq!(
+            settings(&[("RUST_LOG", "rotor_core=debug")]).filter,
+            "rotor_core=debug"
+        );
+        assert_eq!(
+            settings(&[("AWS_LAMBDA_LOG_LEVEL", "LOUD"), ("RUST_LOG", "warn")]).filter,
+            "warn"
+        );
+        assert_eq!(settings(&[]).filter, "info");
+        // JSON unless the function asks for Text.
+        assert!(settings(&[]).json);
+        assert!(settings(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]).json);
+        assert!(!settings(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).json);
+        assert!(!settings(&[("AWS_LAMBDA_LOG_FORMAT", "TEXT")]).json);
     }
 }

@@ -8,7 +8,7 @@ use rotor_core::engine::{Engine, EngineError, ErrorKind, Step};
 use rotor_core::policy::{Policy, PolicyOverrides};
 use serde_json::{Map, Value};
 
-use crate::args::{Cli, Command, FleetArgs, OpenRouterArgs, PolicyArgs};
+use crate::args::{ByokArg, Cli, Command, FleetArgs, LimitResetArg, OpenRouterArgs, PolicyArgs};
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 use crate::target::Target;
@@ -57,7 +57,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             step,
             token,
             openrouter,
-        } => step_cmd(&out, &target, &step, &token, &openrouter).await,
+        } => step_cmd(&out, &target, step.as_str(), &token, &openrouter).await,
         Command::Status {
             target: Some(target),
             fleet: FleetArgs { all: false, .. },
@@ -70,7 +70,10 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             config,
             listen,
             openrouter,
-        } => crate::daemon::run(&out, &config, listen.as_deref(), &openrouter).await,
+        } => {
+            let config = crate::config::require(config.as_deref(), "rotor daemon")?;
+            crate::daemon::run(&out, &config, listen.as_deref(), &openrouter).await
+        }
         Command::Retire {
             target: Some(target),
             fleet: FleetArgs { all: false, .. },
@@ -109,6 +112,11 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             min_age,
             openrouter,
         } => {
+            // Without targets, the config file is what names the secrets: discover it.
+            let config = match (config, targets.is_empty()) {
+                (None, true) => crate::config::discover(None),
+                (config, _) => config,
+            };
             let sweep = crate::lifecycle::SweepArgs {
                 config: config.as_deref(),
                 delete,
@@ -117,6 +125,11 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             };
             crate::lifecycle::sweep(&out, &targets, sweep, &openrouter).await
         }
+        Command::Completions { shell } => {
+            crate::help::completions(shell);
+            Ok(Exit::Ok)
+        }
+        Command::Man => crate::help::man(),
     }
 }
 
@@ -172,23 +185,22 @@ fn overrides(secret_id: &str, p: &PolicyArgs) -> Result<Option<PolicyOverrides>,
             },
         );
     }
-    if let Some(v) = &p.limit_reset {
+    if let Some(v) = p.limit_reset {
         put(
             "limit_reset",
-            if v == "none" {
-                Value::Null
-            } else {
-                Value::String(v.clone())
+            match v {
+                LimitResetArg::None => Value::Null,
+                v => Value::String(v.as_str().to_owned()),
             },
         );
     }
-    if let Some(v) = &p.include_byok_in_limit {
+    if let Some(v) = p.include_byok_in_limit {
         put(
             "include_byok_in_limit",
-            match v.as_str() {
-                "true" => Value::Bool(true),
-                "false" => Value::Bool(false),
-                other => Value::String(other.to_owned()),
+            match v {
+                ByokArg::True => Value::Bool(true),
+                ByokArg::False => Value::Bool(false),
+                ByokArg::Current => Value::String(v.as_str().to_owned()),
             },
         );
     }
@@ -205,8 +217,8 @@ fn overrides(secret_id: &str, p: &PolicyArgs) -> Result<Option<PolicyOverrides>,
     if let Some(v) = &p.grace_period {
         put("grace_period", Value::String(v.clone()));
     }
-    if let Some(v) = &p.test_mode {
-        put("test_mode", Value::String(v.clone()));
+    if let Some(v) = p.test_mode {
+        put("test_mode", Value::String(v.as_str().to_owned()));
     }
     if let Some(v) = &p.test_model {
         put("test_model", Value::String(v.clone()));

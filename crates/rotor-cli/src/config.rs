@@ -1,13 +1,17 @@
 //! `rotor.toml`: the configuration of `rotor daemon` and of fleet operations (`--config … --all`).
 //!
+//! Found as `--config FILE`, else `ROTOR_CONFIG`, else `./rotor.toml` when it exists
+//! ([`discover`]). Every setting is taken from the first of: flags, environment variables, this
+//! file, built-in defaults.
+//!
 //! ```toml
 //! [openrouter]
-//! base_url = "https://openrouter.ai/api/v1"        # default; OPENROUTER_BASE_URL overrides
+//! base_url = "https://openrouter.ai/api/v1"        # default; --openrouter-url / OPENROUTER_BASE_URL override
 //! management_key_file = "/run/secrets/or-mgmt"       # or:
 //! # management_key_from = "vault://secret/rotor/openrouter#management_key"
-//! # neither: the OPENROUTER_MANAGEMENT_KEY environment variable
+//! # --management-key-file/-from and OPENROUTER_MANAGEMENT_KEY override both
 //!
-//! [defaults]                   # policy defaults: the ROTOR_* variables, lower-case, without the prefix
+//! [defaults]                   # policy defaults: the ROTOR_* variables (which override them), lower-case, without the prefix
 //! grace_period = "2h"
 //! limit = "current"
 //! test_mode = "auth"
@@ -21,13 +25,15 @@
 //! [[secrets]]
 //! target = "vault://secret/apps/prod/openrouter"
 //! every = "30d"                # interval since the last rotation, or:
-//! # cron = "0 0 3 * * Mon"     # cron (UTC; sec min hour day-of-month month day-of-week)
+//! # cron = "0 3 * * Mon"       # cron, UTC: min hour day-of-month month day-of-week (0/7 = Sunday),
+//! #                            # or 6/7 fields with seconds first (and a year last)
 //! window = "4h"                # rotate only within this window after the scheduled time
 //! ```
 //!
 //! Unknown fields are rejected, so a typo never silently falls back to a default.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -101,13 +107,67 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(60)
 }
 
+/// The variable naming the configuration file when `--config` is not given.
+pub const CONFIG_ENV: &str = "ROTOR_CONFIG";
+/// The configuration file looked for in the working directory last.
+pub const DEFAULT_CONFIG_FILE: &str = "rotor.toml";
+
+/// The configuration file: `flag`, else `ROTOR_CONFIG` (when set and not empty), else
+/// `./rotor.toml` when it exists.
+pub fn discover(flag: Option<&Path>) -> Option<PathBuf> {
+    discover_in(
+        flag,
+        std::env::var_os(CONFIG_ENV),
+        Path::new(DEFAULT_CONFIG_FILE),
+    )
+}
+
+fn discover_in(flag: Option<&Path>, env: Option<OsString>, local: &Path) -> Option<PathBuf> {
+    if let Some(flag) = flag {
+        return Some(flag.to_owned());
+    }
+    if let Some(env) = env.filter(|e| !e.is_empty()) {
+        return Some(PathBuf::from(env));
+    }
+    local.is_file().then(|| local.to_owned())
+}
+
+/// Like [`discover`], for a command that cannot run without a configuration file.
+pub fn require(flag: Option<&Path>, what: &str) -> Result<PathBuf, CliError> {
+    discover(flag).ok_or_else(|| {
+        CliError::usage(format!(
+            "{what} needs a configuration file: pass --config FILE, set {CONFIG_ENV}=FILE, or \
+             run it in a directory with a ./{DEFAULT_CONFIG_FILE}"
+        ))
+    })
+}
+
+/// Parses a cron expression (UTC): 5 fields (`min hour day-of-month month day-of-week`, POSIX:
+/// weekday 0 or 7 = Sunday, 1 = Monday), or 6/7 fields with seconds first (and a year last).
+/// When both day-of-month and day-of-week are restricted, either matching is enough (as in
+/// POSIX cron).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Optional)
+        .build()
+        .parse(expr)
+        .map_err(|e| {
+            format!(
+                "invalid cron {expr:?} ({e}); expected, in UTC, 5 fields: min hour day-of-month \
+                 month day-of-week (0 or 7 = Sunday), e.g. \"0 3 * * Mon\", or 6 fields with \
+                 seconds first: sec min hour day-of-month month day-of-week, e.g. \"0 0 3 * * 1\""
+            )
+        })
+}
+
 /// When a secret is due, as [`SecretConfig::schedule`] parses it.
 #[derive(Debug, Clone)]
 pub enum Schedule {
     /// Due `every` after the last rotation.
     Every(Duration),
     /// Due at each time of this cron schedule (UTC).
-    Cron(Box<cron::Schedule>),
+    Cron(Box<croner::Cron>),
 }
 
 /// One managed secret.
@@ -119,7 +179,7 @@ pub struct SecretConfig {
     /// Rotate when this long has passed since the last rotation (`30d`).
     #[serde(default, with = "humantime_serde_compat::option")]
     pub every: Option<Duration>,
-    /// Or rotate at these times (cron, UTC, with seconds: `0 0 3 * * Mon`).
+    /// Or rotate at these times (cron, UTC: `0 3 * * Mon`, or with seconds `0 0 3 * * Mon`).
     pub cron: Option<String>,
     /// Rotate only within this long after the scheduled time (default: any time after).
     #[serde(default, with = "humantime_serde_compat::option")]
@@ -136,15 +196,7 @@ impl SecretConfig {
                 Err("`every` must be longer than zero".into())
             }
             (Some(every), None) => Ok(Some(Schedule::Every(*every))),
-            (None, Some(expr)) => expr
-                .parse::<cron::Schedule>()
-                .map(|s| Some(Schedule::Cron(Box::new(s))))
-                .map_err(|e| {
-                    format!(
-                        "invalid cron {expr:?} ({e}); expected 6 or 7 fields in UTC: \
-                         sec min hour day-of-month month day-of-week [year], e.g. \"0 0 3 * * Mon\""
-                    )
-                }),
+            (None, Some(expr)) => parse_cron(expr).map(|c| Some(Schedule::Cron(Box::new(c)))),
             (None, None) => Ok(None),
         }
     }
@@ -181,13 +233,15 @@ impl RotorConfig {
             .map_err(|e| CliError::usage(format!("cannot read config {}: {e}", path.display())))?;
         let config: RotorConfig = toml::from_str(&text)
             .map_err(|e| CliError::usage(format!("config {}: {e}", path.display())))?;
-        config.policy().map_err(|e| {
+        // The file's own values must be valid even when environment variables override them.
+        config.policy_with(|_| None).map_err(|e| {
             CliError::usage(format!(
                 "config {}: [defaults]: {}",
                 path.display(),
                 e.message
             ))
         })?;
+        config.policy()?;
         for (i, s) in config.secrets.iter().enumerate() {
             let at = format!("config {}: secrets[{i}] ({})", path.display(), s.target);
             Target::parse(&s.target)
@@ -215,8 +269,13 @@ impl RotorConfig {
         Ok(config)
     }
 
-    /// Policy defaults: the `ROTOR_*` environment variables, overridden by `[defaults]`.
+    /// Policy defaults: the `ROTOR_*` environment variables, else `[defaults]`, else built-in.
     pub fn policy(&self) -> Result<Policy, CliError> {
+        self.policy_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`policy`](Self::policy) with an explicit environment.
+    fn policy_with(&self, env: impl Fn(&str) -> Option<String>) -> Result<Policy, CliError> {
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in &self.defaults {
             let s = match v {
@@ -232,22 +291,31 @@ impl RotorConfig {
             };
             vars.insert(format!("ROTOR_{}", k.to_ascii_uppercase()), s);
         }
-        Policy::from_vars(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
-            .map_err(|e| CliError::usage(e.to_string()))
+        let set = |v: &String| !v.trim().is_empty();
+        Policy::from_vars(|name| {
+            env(name)
+                .filter(set)
+                .or_else(|| vars.get(name).filter(|v| set(v)).cloned())
+        })
+        .map_err(|e| CliError::usage(e.to_string()))
     }
 
-    /// The OpenRouter settings as command-line arguments would give them (flags win over the file).
+    /// The OpenRouter settings with the file's filled in where neither a flag nor an environment
+    /// variable gives them: the base URL (flags and OPENROUTER_BASE_URL arrive in `flags`), and
+    /// the management key source (the file's only when no `--management-key-*` flag and no
+    /// OPENROUTER_MANAGEMENT_KEY).
     pub fn openrouter_args(&self, flags: &OpenRouterArgs) -> OpenRouterArgs {
+        let key_in_env =
+            std::env::var("OPENROUTER_MANAGEMENT_KEY").is_ok_and(|k| !k.trim().is_empty());
+        self.openrouter_args_with(flags, key_in_env)
+    }
+
+    fn openrouter_args_with(&self, flags: &OpenRouterArgs, key_in_env: bool) -> OpenRouterArgs {
         let mut a = flags.clone();
-        let from_env = std::env::var("OPENROUTER_BASE_URL").is_ok();
-        if let (Some(url), false, true) = (
-            &self.openrouter.base_url,
-            from_env,
-            a.openrouter_url == rotor_openrouter::DEFAULT_BASE_URL,
-        ) {
-            a.openrouter_url = url.clone();
+        if a.openrouter_url.is_none() {
+            a.openrouter_url = self.openrouter.base_url.clone();
         }
-        if a.management_key_file.is_none() && a.management_key_from.is_none() {
+        if a.management_key_file.is_none() && a.management_key_from.is_none() && !key_in_env {
             a.management_key_file = self.openrouter.management_key_file.clone();
             a.management_key_from = self.openrouter.management_key_from.clone();
         }
@@ -337,5 +405,113 @@ mod tests {
         let e = toml::from_str::<RotorConfig>("[[secrets]]\ntarget='file://d#s'\nevry='1d'\n")
             .unwrap_err();
         assert!(e.to_string().contains("evry"), "{e}");
+    }
+
+    #[test]
+    fn discovery_order_is_flag_then_env_then_local_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("rotor.toml");
+        let flag = Path::new("/etc/rotor/flag.toml");
+        let env = || Some(OsString::from("/etc/rotor/env.toml"));
+        // Nothing given and no local file: none.
+        assert_eq!(discover_in(None, None, &local), None);
+        assert_eq!(discover_in(None, Some("".into()), &local), None);
+        std::fs::write(&local, "").unwrap();
+        assert_eq!(discover_in(None, None, &local), Some(local.clone()));
+        assert_eq!(
+            discover_in(None, env(), &local),
+            Some(PathBuf::from("/etc/rotor/env.toml"))
+        );
+        assert_eq!(
+            discover_in(Some(flag), env(), &local),
+            Some(flag.to_owned())
+        );
+    }
+
+    #[test]
+    fn environment_beats_defaults_in_the_file() {
+        let c: RotorConfig =
+            toml::from_str("[defaults]\ngrace_period = \"2h\"\ntest_mode = \"completion\"\n")
+                .unwrap();
+        let env = |name: &str| (name == "ROTOR_GRACE_PERIOD").then(|| "5m".to_owned());
+        let p = c.policy_with(env).unwrap();
+        assert_eq!(p.grace_period, Duration::from_secs(300), "environment wins");
+        assert_eq!(
+            p.test_mode.as_str(),
+            "completion",
+            "the file fills the rest"
+        );
+        // An empty variable counts as unset.
+        let p = c
+            .policy_with(|n| (n == "ROTOR_GRACE_PERIOD").then(String::new))
+            .unwrap();
+        assert_eq!(p.grace_period, Duration::from_secs(7200));
+        // Neither: the built-in default.
+        let p = RotorConfig::default().policy_with(|_| None).unwrap();
+        assert_eq!(p.test_mode.as_str(), "auth");
+    }
+
+    #[test]
+    fn load_rejects_bad_defaults_even_when_the_environment_overrides_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rotor.toml");
+        std::fs::write(&path, "[defaults]\ngrace_period = 'soon'\n").unwrap();
+        let e = RotorConfig::load(&path).unwrap_err();
+        assert!(
+            e.message.contains("[defaults]") && e.message.contains("ROTOR_GRACE_PERIOD"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn openrouter_settings_flags_then_environment_then_file() {
+        let c: RotorConfig = toml::from_str(
+            "[openrouter]\nbase_url = 'http://file.example/api/v1'\nmanagement_key_file = '/run/k'\n",
+        )
+        .unwrap();
+        let none = OpenRouterArgs::default();
+        let a = c.openrouter_args_with(&none, false);
+        assert_eq!(a.base_url(), "http://file.example/api/v1");
+        assert_eq!(a.management_key_file.as_deref(), Some(Path::new("/run/k")));
+        // OPENROUTER_MANAGEMENT_KEY set: the file's key source is not used.
+        let a = c.openrouter_args_with(&none, true);
+        assert_eq!(a.management_key_file, None);
+        // A flag (or OPENROUTER_BASE_URL, which clap puts in the same field) wins.
+        let flags = OpenRouterArgs {
+            openrouter_url: Some("http://flag.example/api/v1".into()),
+            management_key_from: Some("vault://secret/or#k".into()),
+            ..OpenRouterArgs::default()
+        };
+        let a = c.openrouter_args_with(&flags, true);
+        assert_eq!(a.base_url(), "http://flag.example/api/v1");
+        assert_eq!(a.management_key_file, None);
+        assert_eq!(
+            a.management_key_from.as_deref(),
+            Some("vault://secret/or#k")
+        );
+        // No flag, no variable, no file: OpenRouter's public API.
+        let a = RotorConfig::default().openrouter_args_with(&none, false);
+        assert_eq!(a.base_url(), rotor_openrouter::DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn cron_accepts_five_six_and_seven_fields() {
+        for ok in [
+            "0 3 * * 1",
+            "0 3 * * Mon",
+            "0 0 3 * * 1",
+            "0 0 3 * * Mon 2031",
+            "*/3 * * * * *",
+        ] {
+            assert!(parse_cron(ok).is_ok(), "{ok}");
+        }
+        for bad in ["0 3 * *", "0 0 25 * * *", "61 3 * * 1", "every monday"] {
+            let e = parse_cron(bad).unwrap_err();
+            assert!(
+                e.contains("invalid cron") && e.contains("0 or 7 = Sunday"),
+                "{e}"
+            );
+        }
     }
 }

@@ -144,16 +144,20 @@ pub async fn run(
             .await
     });
 
-    eprintln!(
-        "rotor daemon: listening on http://{local} (/healthz, /metrics); managing {} secret(s) from {}",
-        managed.len(),
-        config_path.display()
-    );
+    if !crate::logging::is_json() {
+        // With JSON logs every stderr line is JSON: the "daemon started" line below says it.
+        eprintln!(
+            "rotor daemon: listening on http://{local} (/healthz, /metrics); managing {} secret(s) from {}",
+            managed.len(),
+            config_path.display()
+        );
+    }
     info!(
         listen = %local,
         secrets = managed.len(),
         check_interval_ms = config.daemon.check_interval.as_millis() as u64,
         max_concurrent = config.daemon.max_concurrent,
+        config = %config_path.display(),
         "daemon started"
     );
 

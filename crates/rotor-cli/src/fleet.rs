@@ -87,9 +87,7 @@ pub async fn run(
     fleet: &FleetArgs,
     or: &OpenRouterArgs,
 ) -> Result<Exit, CliError> {
-    let Some(path) = &fleet.config else {
-        return Err(CliError::usage("--all needs --config FILE"));
-    };
+    let path = &crate::config::require(fleet.config.as_deref(), "--all")?;
     if fleet.concurrency == 0 {
         return Err(CliError::usage("--concurrency must be at least 1"));
     }
@@ -107,17 +105,18 @@ pub async fn run(
     let total = targets.len();
     let started = Instant::now();
 
-    let bar = (std::io::stderr().is_terminal() && !out.is_json()).then(|| {
-        let bar = ProgressBar::new(total as u64);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {pos}/{len} {wide_msg} ({elapsed})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_prefix(op.name());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let bar = (std::io::stderr().is_terminal() && !out.is_json() && !crate::logging::is_json())
+        .then(|| {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} {prefix} [{bar:30}] {pos}/{len} {wide_msg} ({elapsed})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(op.name());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
 
     let permits = Arc::new(Semaphore::new(fleet.concurrency));
     let mut tasks = JoinSet::new();
@@ -163,7 +162,9 @@ pub async fn run(
                 bar.set_message(result.target.clone());
                 bar.inc(1);
             }
-            None if !out.is_json() => eprintln!("[{done}/{total}] {line}"),
+            None if !out.is_json() && !crate::logging::is_json() => {
+                eprintln!("[{done}/{total}] {line}")
+            }
             None => {}
         }
         results[index] = Some(result);

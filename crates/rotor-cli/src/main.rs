@@ -8,48 +8,37 @@ mod daemon;
 mod demo;
 mod error;
 mod fleet;
+mod help;
 mod lifecycle;
+mod logging;
 mod management;
 mod output;
 mod target;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-use crate::args::Cli;
-
-fn init_logging(verbose: u8, long_running: bool) {
-    let default = match verbose {
-        // A daemon's decisions are its output: log them by default.
-        0 if long_running => "info",
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
+use crate::args::{Cli, LogFormat};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(
+    let format = cli.global.log_format;
+    logging::init(
         cli.global.verbose,
         matches!(cli.command, args::Command::Daemon { .. }),
+        format,
     );
     match commands::run(cli).await {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("rotor: error: {}", e.message);
+            if format == LogFormat::Json && tracing::enabled!(tracing::Level::ERROR) {
+                // Log pipelines get the error as one more JSON line.
+                tracing::error!(exit_code = e.exit as u8, "rotor: error: {}", e.message);
+            } else {
+                eprintln!("rotor: error: {}", e.message);
+            }
             e.exit.into()
         }
     }

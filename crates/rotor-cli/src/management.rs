@@ -1,5 +1,7 @@
-//! Where the management key comes from: OPENROUTER_MANAGEMENT_KEY, `--management-key-file`, or
-//! `--management-key-from URI` (a secret store). Never a plain command-line argument.
+//! Where the management key comes from: `--management-key-file`, or `--management-key-from URI`
+//! (a secret store), else OPENROUTER_MANAGEMENT_KEY (a config file's `[openrouter]` source is
+//! merged in as if it were a flag only when the variable is not set: see
+//! `RotorConfig::openrouter_args`). Never a plain command-line argument.
 
 use rotor_openrouter::{ApiKey, Client, ClientConfig};
 
@@ -39,5 +41,5 @@ pub async fn management_key(args: &OpenRouterArgs) -> Result<ApiKey, CliError> {
 /// An OpenRouter client for the configured base URL and management key.
 pub async fn client(args: &OpenRouterArgs) -> Result<Client, CliError> {
     let key = management_key(args).await?;
-    Client::new(ClientConfig::new(args.openrouter_url.clone(), key)).map_err(CliError::from)
+    Client::new(ClientConfig::new(args.base_url().to_owned(), key)).map_err(CliError::from)
 }

@@ -16,8 +16,17 @@
 //! | `ROTOR_VAULT_K8S_MOUNT` | Kubernetes auth mount (default `kubernetes`) |
 //! | `ROTOR_VAULT_STAGING_PREFIX` | where pending values live inside each mount (default `rotor-staging`) |
 //! | `ROTOR_VAULT_TIMEOUT` | per-request timeout in seconds (default 30) |
+//!
+//! OpenBao's names are accepted too: `BAO_ADDR`, `BAO_TOKEN`, `BAO_NAMESPACE`, `BAO_CACERT` and
+//! `BAO_SKIP_VERIFY` stand for the `VAULT_*` variable of the same suffix; when both are set, the
+//! `VAULT_*` one wins. With token auth and no token variable, the token is read from
+//! `~/.vault-token` (where `vault login` / `bao login` leave it), if that file exists.
 
-use std::{fmt, path::PathBuf, time::Duration};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use secrecy::SecretString;
 
@@ -27,6 +36,30 @@ use crate::VaultError;
 pub const DEFAULT_K8S_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 /// Default prefix, inside each KV v2 mount, of the paths holding pending values.
 pub const DEFAULT_STAGING_PREFIX: &str = "rotor-staging";
+/// The token helper file of `vault login` / `bao login`, in the home directory.
+pub const TOKEN_HELPER_FILE: &str = ".vault-token";
+
+/// The OpenBao alias of a `VAULT_*` variable (`VAULT_ADDR` → `BAO_ADDR`).
+fn bao_alias(name: &str) -> Option<String> {
+    name.strip_prefix("VAULT_")
+        .map(|rest| format!("BAO_{rest}"))
+}
+
+/// The token in `home/.vault-token`: `Ok(None)` when there is no such file (or it is empty).
+fn token_helper(home: &Path) -> Result<Option<SecretString>, VaultError> {
+    let path = home.join(TOKEN_HELPER_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let token = text.trim();
+            Ok((!token.is_empty()).then(|| SecretString::from(token.to_owned())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(VaultError::config(format!(
+            "cannot read the Vault token file {} ({e}): fix its permissions, or set VAULT_TOKEN",
+            path.display()
+        ))),
+    }
+}
 
 /// A credential given directly or as a file (re-read at every login, so it can be rotated).
 #[derive(Clone)]
@@ -111,11 +144,21 @@ impl VaultConfig {
     }
 
     /// Like [`from_env`](Self::from_env) with an explicit lookup (for tests and config files).
+    /// `HOME` is looked up too, for `~/.vault-token`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, VaultError> {
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        // VAULT_X, else its OpenBao alias BAO_X.
+        let get = |name: &str| set(name).or_else(|| bao_alias(name).and_then(|alias| set(&alias)));
         let address = get("VAULT_ADDR").ok_or_else(|| {
-            VaultError::config("VAULT_ADDR is not set: set it to the Vault server URL, e.g. https://vault.example:8200")
+            VaultError::config("VAULT_ADDR is not set (nor BAO_ADDR): set it to the Vault server URL, e.g. https://vault.example:8200")
         })?;
+        // The token: VAULT_TOKEN / BAO_TOKEN, else ~/.vault-token (read only when needed).
+        let helper_token = || -> Result<Option<SecretString>, VaultError> {
+            match set("HOME").or_else(|| set("USERPROFILE")) {
+                Some(home) => token_helper(Path::new(&home)),
+                None => Ok(None),
+            }
+        };
         let credential = |value_var: &str, file_var: &str| -> Option<Credential> {
             get(value_var)
                 .map(|v| Credential::Value(SecretString::from(v)))
@@ -123,22 +166,35 @@ impl VaultConfig {
         };
         let role_id = credential("ROTOR_VAULT_ROLE_ID", "ROTOR_VAULT_ROLE_ID_FILE");
         let k8s_role = get("ROTOR_VAULT_K8S_ROLE");
+        let mut file_token = None;
         let method = match get("ROTOR_VAULT_AUTH") {
             Some(m) => m.trim().to_ascii_lowercase(),
             None if get("VAULT_TOKEN").is_some() => "token".to_owned(),
             None if role_id.is_some() => "approle".to_owned(),
             None if k8s_role.is_some() => "kubernetes".to_owned(),
             None => {
-                return Err(VaultError::config(
-                    "no Vault credentials: set VAULT_TOKEN, or ROTOR_VAULT_ROLE_ID(_FILE) and \
-                     ROTOR_VAULT_SECRET_ID(_FILE) for AppRole, or ROTOR_VAULT_K8S_ROLE for Kubernetes auth",
-                ));
+                file_token = helper_token()?;
+                if file_token.is_none() {
+                    return Err(VaultError::config(
+                        "no Vault credentials: set VAULT_TOKEN (or BAO_TOKEN, or log in with `vault login` \
+                         / `bao login` to write ~/.vault-token), or ROTOR_VAULT_ROLE_ID(_FILE) and \
+                         ROTOR_VAULT_SECRET_ID(_FILE) for AppRole, or ROTOR_VAULT_K8S_ROLE for Kubernetes auth",
+                    ));
+                }
+                "token".to_owned()
             }
         };
         let auth = match method.as_str() {
-            "token" => VaultAuth::Token(SecretString::from(get("VAULT_TOKEN").ok_or_else(|| {
-                VaultError::config("ROTOR_VAULT_AUTH=token but VAULT_TOKEN is not set")
-            })?)),
+            "token" => VaultAuth::Token(match (get("VAULT_TOKEN"), file_token) {
+                (Some(token), _) => SecretString::from(token),
+                (None, Some(token)) => token,
+                (None, None) => helper_token()?.ok_or_else(|| {
+                    VaultError::config(
+                        "ROTOR_VAULT_AUTH=token but there is no token: set VAULT_TOKEN (or BAO_TOKEN), \
+                         or log in with `vault login` / `bao login` to write ~/.vault-token",
+                    )
+                })?,
+            }),
             "approle" => VaultAuth::AppRole {
                 mount: get("ROTOR_VAULT_APPROLE_MOUNT").unwrap_or_else(|| "approle".to_owned()),
                 role_id: role_id.ok_or_else(|| {
@@ -197,20 +253,20 @@ impl VaultConfig {
     pub fn validate(&self) -> Result<(), VaultError> {
         let url = url::Url::parse(&self.address).map_err(|e| {
             VaultError::config(format!(
-                "VAULT_ADDR {:?} is not a valid URL ({e})",
+                "VAULT_ADDR (or BAO_ADDR) {:?} is not a valid URL ({e})",
                 self.address
             ))
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(VaultError::config(format!(
-                "VAULT_ADDR {:?} must be an http:// or https:// URL with a host",
+                "VAULT_ADDR (or BAO_ADDR) {:?} must be an http:// or https:// URL with a host",
                 self.address
             )));
         }
         if let Some(ca) = &self.ca_cert {
             if !ca.is_file() {
                 return Err(VaultError::config(format!(
-                    "VAULT_CACERT {} does not exist or is not a file",
+                    "VAULT_CACERT (or BAO_CACERT) {} does not exist or is not a file",
                     ca.display()
                 )));
             }
@@ -316,5 +372,115 @@ mod tests {
             !dbg.contains("very-secret-id") && !dbg.contains("role-123"),
             "{dbg}"
         );
+    }
+
+    fn token(c: &VaultConfig) -> String {
+        use secrecy::ExposeSecret;
+        match &c.auth {
+            VaultAuth::Token(t) => t.expose_secret().to_owned(),
+            other => panic!("expected token auth, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bao_variables_are_aliases_and_vault_wins() {
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        let ca_path = ca.path().to_str().unwrap();
+        let c = from(&[
+            ("BAO_ADDR", "https://bao.example:8200"),
+            ("BAO_TOKEN", "bao-token"),
+            ("BAO_NAMESPACE", "team-a"),
+            ("BAO_CACERT", ca_path),
+            ("BAO_SKIP_VERIFY", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.address, "https://bao.example:8200");
+        assert_eq!(token(&c), "bao-token");
+        assert_eq!(c.namespace.as_deref(), Some("team-a"));
+        assert_eq!(c.ca_cert.as_deref(), Some(ca.path()));
+        assert!(c.skip_verify);
+
+        let c = from(&[
+            ("VAULT_ADDR", "https://vault.example:8200"),
+            ("BAO_ADDR", "https://bao.example:8200"),
+            ("VAULT_TOKEN", "vault-token"),
+            ("BAO_TOKEN", "bao-token"),
+            ("VAULT_NAMESPACE", "ns-vault"),
+            ("BAO_NAMESPACE", "ns-bao"),
+            ("BAO_SKIP_VERIFY", "true"),
+            ("VAULT_SKIP_VERIFY", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.address, "https://vault.example:8200");
+        assert_eq!(token(&c), "vault-token");
+        assert_eq!(c.namespace.as_deref(), Some("ns-vault"));
+        assert!(!c.skip_verify);
+
+        // An empty VAULT_* counts as unset: the alias is used.
+        let c = from(&[
+            ("VAULT_ADDR", ""),
+            ("BAO_ADDR", "http://bao:8200"),
+            ("BAO_TOKEN", "t"),
+        ])
+        .unwrap();
+        assert_eq!(c.address, "http://bao:8200");
+
+        let err = from(&[("BAO_TOKEN", "t")]).unwrap_err().to_string();
+        assert!(err.contains("BAO_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn token_from_the_vault_token_file_when_no_variable_is_set() {
+        let home = tempfile::tempdir().unwrap();
+        let home_str = home.path().to_str().unwrap();
+        // No file yet: no credentials, and the error says how to get some.
+        let err = from(&[("VAULT_ADDR", "http://x"), ("HOME", home_str)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no Vault credentials") && err.contains("~/.vault-token"),
+            "{err}"
+        );
+        std::fs::write(home.path().join(".vault-token"), "hvs.from-file\n").unwrap();
+        let c = from(&[("VAULT_ADDR", "http://x"), ("HOME", home_str)]).unwrap();
+        assert_eq!(token(&c), "hvs.from-file");
+        // Also with ROTOR_VAULT_AUTH=token.
+        let c = from(&[
+            ("VAULT_ADDR", "http://x"),
+            ("HOME", home_str),
+            ("ROTOR_VAULT_AUTH", "token"),
+        ])
+        .unwrap();
+        assert_eq!(token(&c), "hvs.from-file");
+        // A token variable wins over the file.
+        let c = from(&[
+            ("VAULT_ADDR", "http://x"),
+            ("HOME", home_str),
+            ("BAO_TOKEN", "from-env"),
+        ])
+        .unwrap();
+        assert_eq!(token(&c), "from-env");
+        // Another auth method configured: the file is not used.
+        let c = from(&[
+            ("VAULT_ADDR", "http://x"),
+            ("HOME", home_str),
+            ("ROTOR_VAULT_K8S_ROLE", "rotor"),
+        ])
+        .unwrap();
+        assert_eq!(c.auth.method(), "kubernetes");
+        let c = from(&[
+            ("VAULT_ADDR", "http://x"),
+            ("HOME", home_str),
+            ("ROTOR_VAULT_ROLE_ID", "r"),
+            ("ROTOR_VAULT_SECRET_ID", "s"),
+        ])
+        .unwrap();
+        assert_eq!(c.auth.method(), "approle");
+        // An empty file is no token.
+        std::fs::write(home.path().join(".vault-token"), "  \n").unwrap();
+        let err = from(&[("VAULT_ADDR", "http://x"), ("HOME", home_str)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no Vault credentials"), "{err}");
     }
 }

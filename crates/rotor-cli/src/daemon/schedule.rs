@@ -20,11 +20,20 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// The latest time of `schedule` at or before `now`.
-fn latest_slot(schedule: &cron::Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    // `after(t)` iterated backwards yields the times strictly before t; cron has whole seconds.
-    let bound = now + chrono::Duration::seconds(1);
-    schedule.after(&bound).next_back().filter(|t| *t <= now)
+/// The latest time of `schedule` at or before `now` (cron times are whole seconds).
+fn latest_slot(schedule: &croner::Cron, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule
+        .find_previous_occurrence(&now, true)
+        .ok()
+        .filter(|t| *t <= now)
+}
+
+/// The first time of `schedule` strictly after `now`.
+fn next_slot(schedule: &croner::Cron, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule
+        .find_next_occurrence(&now, false)
+        .ok()
+        .filter(|t| *t > now)
 }
 
 /// Decides whether a secret last rotated at `last` (`None`: the store records no time at all) is
@@ -74,7 +83,7 @@ pub fn decide(
             }
         }
         Schedule::Cron(cron) => {
-            let next = cron.after(&now).next();
+            let next = next_slot(cron, now);
             let Some(slot) = latest_slot(cron, now) else {
                 return Decision::NotDue { next };
             };
@@ -102,7 +111,7 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
     fn cron(expr: &str) -> Schedule {
-        Schedule::Cron(Box::new(expr.parse().unwrap()))
+        Schedule::Cron(Box::new(crate::config::parse_cron(expr).unwrap()))
     }
     fn due(d: &Decision) -> bool {
         matches!(d, Decision::Due { .. })
@@ -219,5 +228,70 @@ mod tests {
         let now = t("2030-01-01T00:00:10Z");
         assert!(due(&decide(&s, None, Some(t("2030-01-01T00:00:09Z")), now)));
         assert!(!due(&decide(&s, None, Some(now), now)));
+    }
+
+    /// The next scheduled time after `now` (not due: the last rotation is recent).
+    fn next_after(expr: &str, now: &str) -> DateTime<Utc> {
+        let s = cron(expr);
+        match decide(&s, None, Some(t(now)), t(now)) {
+            Decision::NotDue { next: Some(next) } => next,
+            other => panic!("{expr} at {now}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn five_field_cron_is_posix_monday_is_1() {
+        // 2030-01-01 is a Tuesday; the next Monday is 2030-01-07.
+        assert_eq!(
+            next_after("0 3 * * 1", "2030-01-01T00:00:00Z"),
+            t("2030-01-07T03:00:00Z")
+        );
+        assert_eq!(
+            next_after("0 3 * * Mon", "2030-01-01T00:00:00Z"),
+            t("2030-01-07T03:00:00Z")
+        );
+        // 0 and 7 are Sunday (2030-01-06).
+        for sunday in ["0 3 * * 0", "0 3 * * 7", "0 3 * * Sun"] {
+            assert_eq!(
+                next_after(sunday, "2030-01-01T00:00:00Z"),
+                t("2030-01-06T03:00:00Z"),
+                "{sunday}"
+            );
+        }
+        // Due on Monday at 03:00 UTC, and not on Sunday at 03:00.
+        let s = cron("0 3 * * 1");
+        let last = Some(t("2029-12-31T12:00:00Z"));
+        assert!(due(&decide(&s, None, last, t("2030-01-07T03:00:00Z"))));
+        assert!(!due(&decide(&s, None, last, t("2030-01-06T03:00:00Z"))));
+    }
+
+    #[test]
+    fn six_field_cron_has_seconds_first_and_posix_weekdays() {
+        assert_eq!(
+            next_after("0 0 3 * * 1", "2030-01-01T00:00:00Z"),
+            t("2030-01-07T03:00:00Z")
+        );
+        assert_eq!(
+            next_after("30 15 3 * * Mon", "2030-01-01T00:00:00Z"),
+            t("2030-01-07T03:15:30Z")
+        );
+        // Seven fields: a year last.
+        assert_eq!(
+            next_after("0 0 3 * * 1 2031", "2030-01-01T00:00:00Z"),
+            t("2031-01-06T03:00:00Z")
+        );
+    }
+
+    #[test]
+    fn cron_slots_ignore_sub_second_parts_of_now() {
+        let s = cron("*/2 * * * * *");
+        let now = t("2030-01-01T00:00:10.750Z");
+        assert!(due(&decide(&s, None, Some(t("2030-01-01T00:00:09Z")), now)));
+        assert_eq!(
+            decide(&s, None, Some(now), now),
+            Decision::NotDue {
+                next: Some(t("2030-01-01T00:00:12Z"))
+            }
+        );
     }
 }
