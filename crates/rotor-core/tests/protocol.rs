@@ -158,6 +158,8 @@ async fn a_second_worker_is_refused_with_the_holder_named_and_changes_nothing() 
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let err = b.rotate(&store, SECRET).await.expect_err("refused");
+    assert_eq!(err.kind(), rotor_core::engine::ErrorKind::Conflict, "{err}");
+    let err = b.retire(&store, SECRET, false).await.expect_err("refused");
     match &err {
         EngineError::Busy {
             holder, operation, ..

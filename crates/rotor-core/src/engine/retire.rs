@@ -276,17 +276,15 @@ impl Engine {
         let current = self.read_current(store, &scope).await?;
         let policy = self.defaults.with_overrides(current.rotation.as_ref());
         let now = self.clock.now();
-        // Applications may read AWSPREVIOUS: its key stays alive until a promote moves the label
-        // (only `--force`, as `rotor revoke` uses it, deletes it now).
         // Applications may read AWSPREVIOUS: its key must stay alive (and enabled) while it holds
-        // it. When that key is due, a bookkeeping version (a copy of Current) first moves
-        // AWSPREVIOUS to the version holding the current key; while a rotation is in progress
-        // that cannot be done, and the key is left alone this time. `--force` (as `rotor revoke`
-        // uses it) deletes it regardless.
-        let previous = if mode == Mode::Act {
-            self.previous_key(store, &scope, &current).await?
-        } else {
+        // it. When that key is due (with `--force`, as `rotor revoke` uses it: always), a
+        // bookkeeping version (a copy of Current) first moves AWSPREVIOUS to the version holding
+        // the current key; while a rotation is in progress that cannot be done, and the key is
+        // left alone this time.
+        let previous = if mode == Mode::Preview {
             super::PreviousKey::None
+        } else {
+            self.previous_key(store, &scope, &current).await?
         };
         let mut from = from;
         let mut moved_previous = None;
@@ -295,22 +293,24 @@ impl Engine {
             super::PreviousKey::Key(hash)
                 if current.older_keys.iter().any(|k| &k.key_hash == hash) =>
             {
-                let mut only = current.clone();
-                only.older_keys.retain(|k| &k.key_hash == hash);
-                let preview = self
-                    .plan_retirement(
-                        &scope,
-                        &only,
-                        &policy,
-                        now,
-                        desc.last_rotated,
-                        Mode::Preview,
-                    )
-                    .await?;
-                let due = preview
-                    .keys
-                    .iter()
-                    .any(|k| matches!(k.decision, RetireDecision::Due { .. }));
+                let due = mode == Mode::Force || {
+                    let mut only = current.clone();
+                    only.older_keys.retain(|k| &k.key_hash == hash);
+                    let preview = self
+                        .plan_retirement(
+                            &scope,
+                            &only,
+                            &policy,
+                            now,
+                            desc.last_rotated,
+                            Mode::Preview,
+                        )
+                        .await?;
+                    preview
+                        .keys
+                        .iter()
+                        .any(|k| matches!(k.decision, RetireDecision::Due { .. }))
+                };
                 if due && pending_rotation(&desc).is_none() {
                     self.fence(store, &scope, own).await?;
                     let token = self
