@@ -90,7 +90,6 @@ impl Engine {
         key_hash: &str,
         own: &mut super::ledger::Ownership,
     ) -> Result<RevokeReport, EngineError> {
-        let _ = &own;
         let started = Instant::now();
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
@@ -147,6 +146,41 @@ impl Engine {
                 ),
             });
         };
+        // Applications may read AWSPREVIOUS: if it holds this key, a bookkeeping version (a copy
+        // of Current, still recording the key) first moves AWSPREVIOUS off it.
+        let mut desc = desc;
+        if let super::PreviousKey::Key(held) = self.previous_key(store, &scope, &current).await?
+            && held == key_hash
+        {
+            if let Some(token) = pending_rotation(&desc) {
+                return Err(EngineError::Conflict {
+                    scope,
+                    message: format!(
+                        "key {key_hash} is the one applications may read as AWSPREVIOUS, and a rotation \
+                         (token {token}) is in progress, so AWSPREVIOUS cannot be moved off it first; \
+                         finish (`rotor rotate --resume`) or abandon that rotation, then revoke (rotor \
+                         changed nothing)"
+                    ),
+                });
+            }
+            let Some(from) = desc.with_stage(Stage::Current).map(|v| v.id.clone()) else {
+                return Err(EngineError::Precondition {
+                    scope,
+                    message: "the secret has no AWSCURRENT version".into(),
+                });
+            };
+            self.fence(store, &scope, own).await?;
+            self.write_successor(
+                store,
+                &scope,
+                &from,
+                &current,
+                "moving AWSPREVIOUS off the key to revoke",
+            )
+            .await?;
+            desc = self.describe(store, &scope).await?;
+        }
+        self.fence(store, &scope, own).await?;
         let already_gone = self
             .delete_key(key_hash)
             .await
