@@ -458,12 +458,19 @@ async fn simulate(seed: u64) -> Result<(), String> {
                 recovered = true;
                 break;
             }
-            Err(e) if e.kind() == rotor_core::engine::ErrorKind::Precondition => {
+            Err(e)
+                if e.kind() == rotor_core::engine::ErrorKind::Precondition
+                    && e.to_string().contains("no rotation is in progress") =>
+            {
+                history.push(format!("recovery: resume: {e}"));
                 recovered = true;
                 break;
             }
-            Err(_) => {
-                let _ = engine.abandon(checked, SECRET).await;
+            Err(e) => {
+                history.push(format!("recovery: resume: {e}"));
+                if let Err(e) = engine.abandon(checked, SECRET).await {
+                    history.push(format!("recovery: abandon: {e}"));
+                }
             }
         }
     }

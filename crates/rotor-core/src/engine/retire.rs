@@ -331,15 +331,26 @@ impl Engine {
             super::PreviousKey::Unknown => protect = Some(String::new()),
             _ => {}
         }
+        // The key of a pending document (a rollback or bookkeeping copy left half-written)
+        // stays too: that rotation must still be able to finish or be abandoned.
+        let pending_key = match pending_rotation(&desc) {
+            Some(token) => self
+                .read_pending(store, &scope, token)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.key_hash),
+            None => None,
+        };
         let mut retirable = current.clone();
-        let (held_by_previous, rest): (Vec<_>, Vec<_>) = current
-            .older_keys
-            .iter()
-            .cloned()
-            .partition(|k| match &protect {
-                Some(h) if h.is_empty() => true,
-                Some(h) => &k.key_hash == h,
-                None => false,
+        let (held_by_previous, rest): (Vec<_>, Vec<_>) =
+            current.older_keys.iter().cloned().partition(|k| {
+                pending_key.as_deref() == Some(k.key_hash.as_str())
+                    || match &protect {
+                        Some(h) if h.is_empty() => true,
+                        Some(h) => &k.key_hash == h,
+                        None => false,
+                    }
             });
         retirable.older_keys = rest;
         self.fence(store, &scope, own).await?;
