@@ -58,12 +58,15 @@ mod report;
 // `status`), ownership (`ledger`: leases and intents), `bounds`, shared `reads`, and the
 // lifecycle (`retire`, `rollback`, `revoke`, `sweep`).
 mod abandon;
+mod bookkeeping;
 mod bounds;
 mod create;
 mod finish;
 mod init;
 mod reads;
+mod reenable;
 mod retire;
+mod retire_decision;
 mod revoke;
 mod rollback;
 mod rotate;

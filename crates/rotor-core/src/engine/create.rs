@@ -2,6 +2,7 @@
 
 #![allow(clippy::result_large_err)]
 
+use super::bookkeeping;
 use super::*;
 
 /// The result of [`Engine::retire_due_keys`].
@@ -371,7 +372,7 @@ impl Engine {
             .plan_retirement(scope, current, policy, now, last_rotated, retire::Mode::Act)
             .await?;
         Ok(Retirement {
-            kept: retire::fix_grace(plan.kept, current, last_rotated),
+            kept: bookkeeping::fix_grace(plan.kept, current, last_rotated),
             retired: plan.retired,
         })
     }

@@ -27,10 +27,12 @@ use rotor_openrouter::UpdateKeyRequest;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use super::{Engine, EngineError, RetiredKey, Scope, or_err, pending_rotation, store_err};
+use super::bookkeeping::fix_grace;
+use super::retire_decision::{Action, Observed, Verdict, decide};
+use super::{Engine, EngineError, RetiredKey, Scope, or_err, pending_rotation};
 use crate::policy::Policy;
-use crate::record::{KeyRecord, MAX_USAGE_SAMPLES, OlderKey, RetireReason, UsageSample};
-use crate::store::{SecretStore, Stage, StoreError};
+use crate::record::{KeyRecord, OlderKey, RetireReason, UsageSample};
+use crate::store::{SecretStore, Stage};
 
 /// What retirement decided for one older key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -188,17 +190,6 @@ pub(crate) struct Plan {
     pub stuck: bool,
     /// Whether the recorded state changed enough to be worth a bookkeeping write.
     pub changed: bool,
-}
-
-fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-fn same_usage(a: f64, b: f64) -> bool {
-    (a - b).abs() < 1e-9
 }
 
 /// When the grace period of `older` started: the fixed `grace_started_at`, else the later of its
@@ -443,6 +434,8 @@ impl Engine {
         Ok(plan)
     }
 
+    /// Observes one older key at OpenRouter, asks [`decide`] what to do, and (unless previewing)
+    /// does it: the effects of retirement, separate from the decision.
     #[allow(clippy::too_many_arguments)]
     async fn plan_key(
         &self,
@@ -454,161 +447,75 @@ impl Engine {
         mode: Mode,
         plan: &mut Plan,
     ) -> Result<(), EngineError> {
-        let grace_ends_at = plus(since, policy.grace_period);
-        let mut k = older.clone();
-        let entry = |k: &OlderKey, usage: Option<f64>, decision: RetireDecision| KeyRetirement {
-            key_hash: k.key_hash.clone(),
-            key_name: k.key_name.clone(),
-            superseded_at: k.superseded_at,
-            grace_ends_at,
-            usage,
-            usage_samples: k.usage_samples.clone(),
-            disabled_at: k.disabled_at,
-            retire_reason: k.retire_reason,
-            decision,
+        let observed = match self.client.get_key(&older.key_hash).await {
+            Ok(key) => Observed::Alive {
+                usage: key.usage,
+                disabled: key.disabled,
+                updated_at: key.updated_at,
+            },
+            Err(e) if e.is_not_found() => Observed::Gone,
+            Err(e) => {
+                return Err(or_err(
+                    scope,
+                    &format!("reading older key {} (GET /keys/{{hash}})", older.key_hash),
+                    e,
+                ));
+            }
         };
-        let key = match self.client.get_key(&k.key_hash).await {
-            Ok(key) => key,
-            Err(e) if e.is_not_found() => {
-                if mode != Mode::Preview {
-                    plan.changed = true;
+        let preview = mode == Mode::Preview;
+        let verdict = decide(
+            older,
+            observed,
+            since,
+            policy,
+            now,
+            mode == Mode::Force,
+            preview,
+        );
+        let Verdict {
+            action,
+            key: k,
+            mut entry,
+            changed,
+            stuck,
+        } = verdict;
+        plan.changed |= changed;
+        if stuck {
+            plan.stuck = true;
+            warn!(
+                secret_id = scope.secret.as_str(),
+                key_hash = k.key_hash.as_str(),
+                usage = entry.usage.unwrap_or_default(),
+                "an old key still receives traffic past max_retirement_wait; not deleting it"
+            );
+        }
+        if !preview && entry.decision == RetireDecision::Reenabled {
+            warn!(
+                secret_id = scope.secret.as_str(),
+                key_hash = k.key_hash.as_str(),
+                "an old key rotor had disabled was re-enabled; observing its usage again"
+            );
+        }
+        match action {
+            Action::Keep => {
+                plan.keys.push(entry);
+                plan.kept.push(k);
+            }
+            Action::ForgetGone => {
+                if !preview {
                     plan.retired.push(RetiredKey {
                         key_hash: k.key_hash.clone(),
                         key_name: k.key_name.clone(),
                         already_gone: true,
                     });
                 }
-                plan.keys.push(entry(
-                    &k,
-                    None,
-                    RetireDecision::Deleted {
-                        reason: DeleteReason::AlreadyGone,
-                        already_gone: true,
-                    },
-                ));
-                return Ok(());
+                plan.keys.push(entry);
             }
-            Err(e) => {
-                return Err(or_err(
-                    scope,
-                    &format!("reading older key {} (GET /keys/{{hash}})", k.key_hash),
-                    e,
-                ));
+            _ if preview => {
+                plan.keys.push(entry);
+                plan.kept.push(k);
             }
-        };
-
-        if mode == Mode::Force {
-            let already_gone = self.delete_older(scope, &k, "forced").await?;
-            plan.changed = true;
-            plan.retired.push(RetiredKey {
-                key_hash: k.key_hash.clone(),
-                key_name: k.key_name.clone(),
-                already_gone,
-            });
-            plan.keys.push(entry(
-                &k,
-                Some(key.usage),
-                RetireDecision::Deleted {
-                    reason: DeleteReason::Forced,
-                    already_gone,
-                },
-            ));
-            return Ok(());
-        }
-
-        if now < grace_ends_at {
-            plan.keys.push(entry(
-                &k,
-                Some(key.usage),
-                RetireDecision::InGrace {
-                    until: grace_ends_at,
-                },
-            ));
-            plan.kept.push(k);
-            return Ok(());
-        }
-
-        // Rotor disabled it, someone enabled it again: respect that and observe from scratch.
-        if k.disabled_at.is_some() && !key.disabled {
-            if mode != Mode::Preview {
-                k.disabled_at = None;
-                k.usage_samples = vec![UsageSample {
-                    at: now,
-                    usage: key.usage,
-                }];
-                plan.changed = true;
-                warn!(
-                    secret_id = scope.secret.as_str(),
-                    key_hash = k.key_hash.as_str(),
-                    "an old key rotor had disabled was re-enabled; observing its usage again"
-                );
-            }
-            plan.keys
-                .push(entry(&k, Some(key.usage), RetireDecision::Reenabled));
-            plan.kept.push(k);
-            return Ok(());
-        }
-
-        // Disabled (by rotor, or by hand): no traffic can reach it; delete after the delay.
-        if key.disabled {
-            let disabled_at = match k.disabled_at {
-                Some(t) => t,
-                None => {
-                    let t = key.updated_at.unwrap_or(now).min(now);
-                    if mode != Mode::Preview {
-                        k.disabled_at = Some(t);
-                        plan.changed = true;
-                    }
-                    t
-                }
-            };
-            let delete_after = plus(disabled_at, policy.disable_delay);
-            return self
-                .delete_when_delay_passed(
-                    scope,
-                    k,
-                    key.usage,
-                    delete_after,
-                    now,
-                    mode,
-                    plan,
-                    grace_ends_at,
-                )
-                .await;
-        }
-
-        // Past grace and enabled: has its traffic drained?
-        let window =
-            chrono::Duration::from_std(policy.observation_window).unwrap_or(chrono::Duration::MAX);
-        let fresh = UsageSample {
-            at: now,
-            usage: key.usage,
-        };
-        // The start of the run of samples with today's usage (the fresh one included).
-        let run_start = k
-            .usage_samples
-            .iter()
-            .rev()
-            .take_while(|s| same_usage(s.usage, key.usage))
-            .last()
-            .map(|s| s.at)
-            .unwrap_or(now);
-        let drained = now - run_start >= window;
-        let last = k.usage_samples.last().copied();
-        let usage_grew = last.is_some_and(|s| !same_usage(s.usage, key.usage));
-        if drained {
-            if policy.disable_first {
-                if mode == Mode::Preview {
-                    plan.keys.push(entry(
-                        &k,
-                        Some(key.usage),
-                        RetireDecision::Due {
-                            action: DueAction::Disable,
-                        },
-                    ));
-                    plan.kept.push(k);
-                    return Ok(());
-                }
+            Action::Disable { then_delete } => {
                 self.client
                     .update_key(
                         &k.key_hash,
@@ -630,163 +537,34 @@ impl Engine {
                     key_hash = k.key_hash.as_str(),
                     "disabled a drained old key (re-enable: `rotor retire <target> --reenable <hash>`)"
                 );
-                k.disabled_at = Some(now);
-                plan.changed = true;
                 plan.disabled.push(k.key_hash.clone());
-                let delete_after = plus(now, policy.disable_delay);
-                return self
-                    .delete_when_delay_passed(
-                        scope,
-                        k,
-                        key.usage,
-                        delete_after,
-                        now,
-                        mode,
-                        plan,
-                        grace_ends_at,
-                    )
-                    .await;
+                if then_delete {
+                    self.delete_planned(scope, k, entry, DeleteReason::DisableDelayPassed, plan)
+                        .await?;
+                } else {
+                    plan.keys.push(entry);
+                    plan.kept.push(k);
+                }
             }
-            return self
-                .delete_planned(
-                    scope,
-                    k,
-                    key.usage,
-                    DeleteReason::Drained,
-                    mode,
-                    plan,
-                    grace_ends_at,
-                )
-                .await;
-        }
-
-        // Not drained. Record the fresh sample when it starts the observation or a new baseline
-        // (at most one write per observation window while traffic continues).
-        let persist = match last {
-            None => true,
-            Some(s) => !same_usage(s.usage, key.usage) && now - s.at >= window,
-        };
-        let later = |t: DateTime<Utc>, n: i32| {
-            (0..n).fold(t, |t, _| {
-                t.checked_add_signed(window)
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
-            })
-        };
-        let check_after = match last {
-            _ if persist => later(now, 1),
-            _ if !usage_grew => later(run_start, 1),
-            // The new baseline is recorded once the last sample is a window old.
-            Some(s) => later(s.at, 2),
-            None => later(now, 1),
-        };
-        if mode != Mode::Preview && persist {
-            k.usage_samples.push(fresh);
-            let excess = k.usage_samples.len().saturating_sub(MAX_USAGE_SAMPLES);
-            k.usage_samples.drain(..excess);
-            plan.changed = true;
-        }
-        let stuck_since = plus(grace_ends_at, policy.max_retirement_wait);
-        let decision = if now >= stuck_since {
-            plan.stuck = true;
-            let first = k
-                .usage_samples
-                .first()
-                .map(|s| s.usage)
-                .unwrap_or(key.usage);
-            warn!(
-                secret_id = scope.secret.as_str(),
-                key_hash = k.key_hash.as_str(),
-                usage = key.usage,
-                "an old key still receives traffic past max_retirement_wait; not deleting it"
-            );
-            RetireDecision::Stuck {
-                since: stuck_since,
-                usage_growth: key.usage - first,
+            Action::Delete(reason) => {
+                entry.decision = RetireDecision::Due {
+                    action: DueAction::Delete,
+                };
+                self.delete_planned(scope, k, entry, reason, plan).await?;
             }
-        } else {
-            RetireDecision::Observing {
-                check_after,
-                usage_grew,
-            }
-        };
-        let mut shown = entry(&k, Some(key.usage), decision);
-        if !persist {
-            shown.usage_samples.push(fresh);
         }
-        plan.keys.push(shown);
-        plan.kept.push(k);
         Ok(())
     }
 
-    /// A disabled key: kept (and reported as disabled) until `delete_after`, then deleted.
-    #[allow(clippy::too_many_arguments)]
-    async fn delete_when_delay_passed(
-        &self,
-        scope: &Scope,
-        k: OlderKey,
-        usage: f64,
-        delete_after: DateTime<Utc>,
-        now: DateTime<Utc>,
-        mode: Mode,
-        plan: &mut Plan,
-        grace_ends_at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        if now < delete_after {
-            plan.keys.push(KeyRetirement {
-                key_hash: k.key_hash.clone(),
-                key_name: k.key_name.clone(),
-                superseded_at: k.superseded_at,
-                grace_ends_at,
-                usage: Some(usage),
-                usage_samples: k.usage_samples.clone(),
-                disabled_at: k.disabled_at,
-                retire_reason: k.retire_reason,
-                decision: RetireDecision::Disabled { delete_after },
-            });
-            plan.kept.push(k);
-            return Ok(());
-        }
-        self.delete_planned(
-            scope,
-            k,
-            usage,
-            DeleteReason::DisableDelayPassed,
-            mode,
-            plan,
-            grace_ends_at,
-        )
-        .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// Deletes a key retirement decided to delete, and reports it.
     async fn delete_planned(
         &self,
         scope: &Scope,
         k: OlderKey,
-        usage: f64,
+        mut entry: KeyRetirement,
         reason: DeleteReason,
-        mode: Mode,
         plan: &mut Plan,
-        grace_ends_at: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let mut shown = KeyRetirement {
-            key_hash: k.key_hash.clone(),
-            key_name: k.key_name.clone(),
-            superseded_at: k.superseded_at,
-            grace_ends_at,
-            usage: Some(usage),
-            usage_samples: k.usage_samples.clone(),
-            disabled_at: k.disabled_at,
-            retire_reason: k.retire_reason,
-            decision: RetireDecision::Due {
-                action: DueAction::Delete,
-            },
-        };
-        if mode == Mode::Preview {
-            plan.keys.push(shown);
-            plan.kept.push(k);
-            return Ok(());
-        }
         let why = match reason {
             DeleteReason::Drained => "its grace period passed and its traffic drained",
             DeleteReason::DisableDelayPassed => "it was disabled for disable_delay",
@@ -800,11 +578,11 @@ impl Engine {
             key_name: k.key_name.clone(),
             already_gone,
         });
-        shown.decision = RetireDecision::Deleted {
+        entry.decision = RetireDecision::Deleted {
             reason,
             already_gone,
         };
-        plan.keys.push(shown);
+        plan.keys.push(entry);
         Ok(())
     }
 
@@ -831,174 +609,4 @@ impl Engine {
         );
         Ok(already_gone)
     }
-
-    /// Re-enables an older key of the secret (undoes `disable_first`, or re-enables a key disabled
-    /// by hand) and restarts its retirement: a fresh grace period from now, no samples. Refused for
-    /// a key the current document does not record as older.
-    pub async fn reenable(
-        &self,
-        store: &dyn SecretStore,
-        secret_id: &str,
-        key_hash: &str,
-    ) -> Result<ReenableReport, EngineError> {
-        let scope = Scope::new(secret_id, None, None);
-        let mut own = self.take_lease(store, &scope, "reenable").await?;
-        let result = self
-            .reenable_owned(store, secret_id, key_hash, &mut own)
-            .await;
-        self.release(store, own).await;
-        result
-    }
-
-    async fn reenable_owned(
-        &self,
-        store: &dyn SecretStore,
-        secret_id: &str,
-        key_hash: &str,
-        own: &mut super::ledger::Ownership,
-    ) -> Result<ReenableReport, EngineError> {
-        let _ = &own;
-        let scope = Scope::new(secret_id, None, None);
-        let desc = self.describe(store, &scope).await?;
-        let current = self.read_current(store, &scope).await?;
-        let Some(from) = desc.with_stage(Stage::Current).map(|v| v.id.clone()) else {
-            return Err(EngineError::Precondition {
-                scope,
-                message: "the secret has no AWSCURRENT value".into(),
-            });
-        };
-        if current.key_hash == key_hash {
-            return Err(EngineError::Precondition {
-                scope,
-                message: format!("key {key_hash} is the current key; only older keys are retired"),
-            });
-        }
-        if !current.older_keys.iter().any(|k| k.key_hash == key_hash) {
-            return Err(EngineError::Precondition {
-                scope,
-                message: format!(
-                    "key {key_hash} is not recorded as an older key of this secret (see `rotor status`); \
-                     rotor re-enables only keys it is retiring"
-                ),
-            });
-        }
-        let key = self.visible_key(&scope, "older", key_hash).await?;
-        if key.disabled {
-            self.client
-                .update_key(
-                    key_hash,
-                    &UpdateKeyRequest {
-                        disabled: Some(false),
-                        ..UpdateKeyRequest::default()
-                    },
-                )
-                .await
-                .map_err(|e| or_err(&scope, &format!("re-enabling key {key_hash}"), e))?;
-        }
-        let now = self.clock.now();
-        let policy = self.defaults.with_overrides(current.rotation.as_ref());
-        let mut record = current.clone();
-        let mut older = fix_grace(current.older_keys.clone(), &current, desc.last_rotated);
-        for k in older.iter_mut().filter(|k| k.key_hash == key_hash) {
-            k.grace_started_at = Some(now);
-            k.usage_samples.clear();
-            k.disabled_at = None;
-            k.retire_reason = Some(RetireReason::Reenabled);
-        }
-        record.older_keys = older;
-        let saved_version = if pending_rotation(&desc).is_some() {
-            None
-        } else {
-            Some(
-                self.write_successor(store, &scope, &from, &record, "saving the re-enabled key")
-                    .await?,
-            )
-        };
-        info!(
-            secret_id,
-            key_hash,
-            was_disabled = key.disabled,
-            "re-enabled an old key; its retirement restarts"
-        );
-        Ok(ReenableReport {
-            secret_id: secret_id.to_owned(),
-            key_hash: key_hash.to_owned(),
-            was_disabled: key.disabled,
-            grace_ends_at: plus(now, policy.grace_period),
-            saved_version,
-        })
-    }
-
-    /// Writes `record` as a new version and makes it current, through the staged lifecycle with a
-    /// fresh token (the old current version becomes AWSPREVIOUS). Returns the new version id.
-    /// `record` must record every live key of the secret (the caller's job). On a conflict
-    /// (another rotation started, or another promote won) nothing changed: AWSPENDING is cleared
-    /// again and [`EngineError::Conflict`] returned.
-    pub(crate) async fn write_successor(
-        &self,
-        store: &dyn SecretStore,
-        scope: &Scope,
-        from: &str,
-        record: &KeyRecord,
-        what: &str,
-    ) -> Result<String, EngineError> {
-        let secret_id = scope.secret.as_str();
-        let token = uuid::Uuid::new_v4().to_string();
-        let conflict = |e: StoreError| EngineError::Conflict {
-            scope: scope.clone(),
-            message: format!(
-                "{what}: another rotation or writer changed the secret at the same time ({e}); \
-                 nothing was saved: run the command again"
-            ),
-        };
-        if let Err(e) = store.begin_rotation(secret_id, &token).await {
-            return Err(match e {
-                StoreError::Conflict { .. } => conflict(e),
-                e => store_err(
-                    scope.clone(),
-                    &format!("{what} (starting a new version)"),
-                    e,
-                ),
-            });
-        }
-        let result = async {
-            store
-                .put_pending(secret_id, &token, &record.to_secret_string())
-                .await?;
-            store.promote(secret_id, &token, from).await
-        }
-        .await;
-        match result {
-            Ok(()) => Ok(token),
-            Err(e) => {
-                // Leave no half-written version pending (best effort: if this fails too, the
-                // pending copy records the same keys and `rotor rotate --resume` finishes it).
-                let _ = store.clear_pending(secret_id, &token).await;
-                Err(match e {
-                    StoreError::Conflict { .. } => conflict(e),
-                    e => store_err(
-                        scope.clone(),
-                        &format!("{what} (writing version {token})"),
-                        e,
-                    ),
-                })
-            }
-        }
-    }
-}
-
-/// `older` with every entry's grace start fixed (the store's `last_rotated` moves with the write
-/// about to happen).
-pub(crate) fn fix_grace(
-    mut older: Vec<OlderKey>,
-    current: &KeyRecord,
-    last_rotated: Option<DateTime<Utc>>,
-) -> Vec<OlderKey> {
-    let latest = current.older_keys.iter().map(|k| k.superseded_at).max();
-    for k in &mut older {
-        if k.grace_started_at.is_none() {
-            k.grace_started_at = Some(grace_start(k, latest, last_rotated));
-        }
-    }
-    older
 }

@@ -193,7 +193,7 @@ impl Engine {
         if in_older.is_some() && pending_rotation(&desc).is_none() {
             if let Some(from) = desc.with_stage(Stage::Current).map(|v| v.id.clone()) {
                 let mut record = current.clone();
-                record.older_keys = super::retire::fix_grace(
+                record.older_keys = super::bookkeeping::fix_grace(
                     current
                         .older_keys
                         .iter()
