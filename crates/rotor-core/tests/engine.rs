@@ -905,6 +905,16 @@ async fn concurrent_rotations_on_one_file_store_secret_one_wins_no_orphan() {
     let store = FileStore::open(dir.path().join("s")).unwrap();
     let other = FileStore::open(dir.path().join("s")).unwrap();
     init(&env, &store).await;
+    // The first key creation is slow, so the two rotations surely overlap.
+    env.control
+        .inject_fault(&rotor_emulator::control::Fault {
+            method: "POST".into(),
+            path: "/api/v1/keys".into(),
+            count: 1,
+            kind: FaultKind::Delay { delay_ms: 300 },
+        })
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(
         env.engine.rotate(&store, SECRET),
         env.engine.rotate(&other, SECRET)

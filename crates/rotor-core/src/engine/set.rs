@@ -61,19 +61,81 @@ impl Engine {
             request.disabled = Some(false);
             fields.push("disabled".to_owned());
         }
-        if request.is_empty() {
+        // The new key lives in the current key's workspace (createSecret created it there; the
+        // current key may have moved since).
+        if !current_key.workspace_id.is_empty()
+            && pending_key.workspace_id != current_key.workspace_id
+        {
+            request.workspace_id = Some(current_key.workspace_id.clone());
+            fields.push("workspace_id".to_owned());
+        }
+        if !request.is_empty() {
+            self.client
+                .update_key(&pending.key_hash, &request)
+                .await
+                .map_err(|e| {
+                    or_err(
+                        scope,
+                        &format!("updating the new key's settings ({})", fields.join(", ")),
+                        e,
+                    )
+                })?;
+        }
+        // The restrictions the team put on the current key (guardrails) bind the new key too,
+        // before it is tested.
+        fields.extend(
+            self.carry_guardrails(scope, &current.key_hash, &pending.key_hash)
+                .await?,
+        );
+        if fields.is_empty() {
             return Ok(StepDone::outcome(StepOutcome::Unchanged).with_hash(pending.key_hash));
         }
-        self.client
-            .update_key(&pending.key_hash, &request)
-            .await
-            .map_err(|e| {
-                or_err(
-                    scope,
-                    &format!("updating the new key's settings ({})", fields.join(", ")),
-                    e,
-                )
-            })?;
         Ok(StepDone::outcome(StepOutcome::Updated { fields }).with_hash(pending.key_hash))
+    }
+
+    /// Assigns `new` to every guardrail `current` is assigned to. Returns what changed
+    /// (`guardrail <id>`). An account without guardrails (404) has nothing to carry.
+    pub(super) async fn carry_guardrails(
+        &self,
+        scope: &Scope,
+        current: &str,
+        new: &str,
+    ) -> Result<Vec<String>, EngineError> {
+        let assignments = match self.client.list_key_assignments().await {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(or_err(
+                    scope,
+                    "listing guardrail assignments (GET /guardrails/assignments/keys)",
+                    e,
+                ));
+            }
+        };
+        let of = |hash: &str| -> std::collections::BTreeSet<String> {
+            assignments
+                .iter()
+                .filter(|a| a.key_hash == hash)
+                .map(|a| a.guardrail_id.clone())
+                .collect()
+        };
+        let missing: Vec<String> = of(current).difference(&of(new)).cloned().collect();
+        let mut changed = Vec::new();
+        for guardrail in missing {
+            self.client
+                .assign_keys_to_guardrail(&guardrail, &[new])
+                .await
+                .map_err(|e| {
+                    or_err(
+                        scope,
+                        &format!(
+                            "assigning the new key to guardrail {guardrail} (as the current key is)"
+                        ),
+                        e,
+                    )
+                })?;
+            changed.push(format!("guardrail {guardrail}"));
+        }
+        Ok(changed)
     }
 }

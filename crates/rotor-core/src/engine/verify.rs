@@ -76,6 +76,30 @@ impl Engine {
         if me.expires_at.is_some_and(|t| t <= now) {
             return Err(fail(format!("key {} has expired", key.hash)));
         }
+        // A key that cannot spend is no working key: over its own limit (402 at inference), or
+        // blocked by a spent guardrail or workspace budget (403).
+        if me.limit_remaining.is_some_and(|r| r <= 0.0) {
+            return Err(fail(format!(
+                "key {} is over its spending limit (limit_remaining {})",
+                key.hash,
+                me.limit_remaining.unwrap_or_default()
+            )));
+        }
+        if let Some(spent) = me.budgets.iter().find(|b| b.is_spent()) {
+            return Err(fail(format!(
+                "key {} is blocked by a spent {} budget{} (limit ${}, remaining ${}); raise or reset that \
+                 budget, then resume the rotation",
+                key.hash,
+                spent.scope,
+                spent
+                    .guardrail_id
+                    .as_deref()
+                    .map(|g| format!(" (guardrail {g})"))
+                    .unwrap_or_default(),
+                spent.limit_usd,
+                spent.remaining_usd
+            )));
+        }
         if policy.test_mode == TestMode::Completion {
             match self
                 .client
