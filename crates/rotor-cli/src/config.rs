@@ -184,6 +184,9 @@ pub struct SecretConfig {
     /// Rotate only within this long after the scheduled time (default: any time after).
     #[serde(default, with = "humantime_serde_compat::option")]
     pub window: Option<Duration>,
+    /// Also rotate, whatever the schedule, when the current key expires within this long (`7d`).
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub rotate_before_expiry: Option<Duration>,
 }
 
 impl SecretConfig {

@@ -64,6 +64,8 @@ struct Managed {
     store: Arc<dyn SecretStore>,
     schedule: Schedule,
     window: Option<Duration>,
+    /// Rotate when the current key expires within this long, whatever the schedule.
+    rotate_before_expiry: Option<Duration>,
 }
 
 /// What every secret task shares.
@@ -100,6 +102,24 @@ pub async fn run(
     let listen = listen.unwrap_or(&config.daemon.listen).to_owned();
     let managed = open_secrets(&config, config_path).await?;
     let policy = config.policy()?;
+    // A key that expires within rotate_before_expiry of its creation would be rotated for ever.
+    if let Some(life) = policy.expires_after {
+        for s in &config.secrets {
+            if let Some(lead) = s.rotate_before_expiry
+                && life <= lead + policy.grace_period
+            {
+                return Err(CliError::usage(format!(
+                    "secret {}: expires_after ({}) must be longer than rotate_before_expiry ({}) plus the \
+                     grace period ({}), or every new key would be due for rotation at once; raise \
+                     expires_after (ROTOR_EXPIRES_AFTER) or lower rotate_before_expiry",
+                    s.target,
+                    humantime::format_duration(life),
+                    humantime::format_duration(lead),
+                    humantime::format_duration(policy.grace_period)
+                )));
+            }
+        }
+    }
     let client = crate::management::client(&config.openrouter_args(or)).await?;
     let engine = Engine::new(client, policy);
 
@@ -253,6 +273,7 @@ async fn open_secrets(config: &RotorConfig, path: &Path) -> Result<Vec<Managed>,
             store,
             schedule,
             window: s.window,
+            rotate_before_expiry: s.rotate_before_expiry,
         });
     }
     Ok(managed)
@@ -415,9 +436,22 @@ async fn check(
             token: token.to_owned(),
         });
     }
-    let last = last_rotation(m, &desc).await;
+    let (last, expires_at) = last_rotation(m, &desc).await;
     if let Some(at) = last {
         shared.metrics.set_last_rotated(&m.label, at);
+    }
+    shared.metrics.set_expires_at(&m.label, expires_at);
+    let now = Utc::now();
+    if let (Some(exp), Some(lead)) = (expires_at, m.rotate_before_expiry)
+        && chrono::Duration::from_std(lead).is_ok_and(|lead| exp - lead <= now)
+    {
+        return Ok(Action::Rotate {
+            reason: format!(
+                "the current key expires at {} (within rotate_before_expiry = {})",
+                exp.to_rfc3339(),
+                humantime::format_duration(lead)
+            ),
+        });
     }
     match schedule::decide(&m.schedule, m.window, last, Utc::now()) {
         Decision::Due { reason } => Ok(Action::Rotate { reason }),
@@ -448,7 +482,10 @@ fn pending_rotation(desc: &SecretDescription) -> Option<&str> {
 /// (bookkeeping writes of retirement state copy the document and move the store's `last_rotated`,
 /// but never change which key is current), else `last_rotated`, else the current version's
 /// `created_at`.
-async fn last_rotation(m: &Managed, desc: &SecretDescription) -> Option<DateTime<Utc>> {
+async fn last_rotation(
+    m: &Managed,
+    desc: &SecretDescription,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     let record = match m
         .store
         .get_value(&m.secret_id, &VersionSelector::Stage(Stage::Current))
@@ -457,10 +494,12 @@ async fn last_rotation(m: &Managed, desc: &SecretDescription) -> Option<DateTime
         Ok(value) => KeyRecord::parse(&value.value, &m.secret_id).ok(),
         Err(_) => None,
     };
-    record
+    let expires_at = record.as_ref().and_then(|r| r.expires_at);
+    let last = record
         .map(|r| r.created_at)
         .or(desc.last_rotated)
-        .or_else(|| desc.with_stage(Stage::Current).and_then(|v| v.created_at))
+        .or_else(|| desc.with_stage(Stage::Current).and_then(|v| v.created_at));
+    (last, expires_at)
 }
 
 /// Runs (or resumes) one rotation under a concurrency permit, unless shutdown begins first.

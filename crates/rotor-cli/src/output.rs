@@ -172,12 +172,18 @@ impl Output {
             let stages = v.stages.join(",");
             match &v.key {
                 Some(k) => println!(
-                    "  {stages:<22} version {}  key {:?} hash {}  age {}  {}",
+                    "  {stages:<22} version {}  key {:?} hash {}  age {}  {}{}",
                     short(&v.version_id),
                     k.key_name,
                     short(&k.key_hash),
                     age(k.age_seconds),
-                    key_state(&k.state)
+                    key_state(&k.state),
+                    match k.expires_at {
+                        Some(exp) if exp > now =>
+                            format!("  expires in {} (at {exp})", age((exp - now).num_seconds())),
+                        Some(exp) => format!("  EXPIRED at {exp}"),
+                        None => String::new(),
+                    }
                 ),
                 None => println!(
                     "  {stages:<22} version {}  {}",

@@ -492,3 +492,82 @@ async fn a_cron_schedule_rotates_at_its_scheduled_times() {
     let after = assert_consistent(&s).await;
     assert_ne!(after.current.key_hash, first);
 }
+
+/// `rotate_before_expiry`: the daemon rotates a secret whose current key expires within the
+/// lead time, whatever its schedule, once; `/metrics` shows the seconds until the new key expires.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_rotates_a_key_seven_days_before_it_expires() {
+    let emu = rotor_emulator::start(EmulatorConfig::default())
+        .await
+        .expect("start the emulator");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("secrets");
+    let target = format!("file://{}#app", dir.display());
+    let mut init = rotor(&emu);
+    init.env("ROTOR_EXPIRES_AFTER", "6d")
+        .args(["init", &target]);
+    run_ok(init).await;
+    let before = file_state(&dir, "app").await;
+    let expires = before.current.expires_at.expect("the first key expires");
+    assert!(expires - chrono::Utc::now() < chrono::Duration::days(7));
+
+    // A schedule far away; the key's expiry is what makes it due.
+    let config = write_config(
+        tmp.path(),
+        "check_interval = \"200ms\"",
+        &[&format!(
+            "target = \"{target}\"\nevery = \"30d\"\nrotate_before_expiry = \"7d\""
+        )],
+    );
+    // Too short a lifetime for the lead time is refused at start, clearly.
+    let mut bad = rotor(&emu);
+    bad.env("ROTOR_EXPIRES_AFTER", "7d")
+        .args(["daemon", "--config"])
+        .arg(&config);
+    let out = run(bad).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rotate_before_expiry"), "{err}");
+
+    let mut cmd = rotor(&emu);
+    cmd.env("ROTOR_EXPIRES_AFTER", "60d")
+        .args(["-v", "daemon", "--config"])
+        .arg(&config);
+    let mut daemon = Daemon::spawn(cmd).await;
+    let name = series("rotor_rotations_total", &target);
+    wait_for("one rotation", Duration::from_secs(20), || {
+        let d = &daemon;
+        let name = name.clone();
+        async move { d.metric(&name).await.filter(|v| *v >= 1.0) }
+    })
+    .await;
+    let after = assert_consistent_at(&emu, &dir).await;
+    assert_ne!(after.current.key_hash, before.current.key_hash);
+    let new_expiry = after.current.expires_at.expect("the new key expires");
+    assert!(new_expiry - chrono::Utc::now() > chrono::Duration::days(59));
+    assert!(
+        daemon.stderr().contains("rotate_before_expiry"),
+        "{}",
+        daemon.stderr()
+    );
+    let until = wait_for("the expiry metric", Duration::from_secs(10), || {
+        let d = &daemon;
+        let name = series("rotor_seconds_until_current_key_expires", &target);
+        async move { d.metric(&name).await.filter(|v| *v > 59.0 * 86400.0) }
+    })
+    .await;
+    assert!(until < 61.0 * 86400.0);
+    // Not due again: the new key expires in 60 days.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(daemon.metric(&name).await, Some(1.0));
+    daemon.sigterm();
+    assert_eq!(daemon.wait(Duration::from_secs(30)).await.code(), Some(0));
+}
+
+async fn assert_consistent_at(emu: &RunningEmulator, dir: &Path) -> FileState {
+    let state = file_state(dir, "app").await;
+    let alive = alive_keys(emu).await;
+    assert!(alive.is_subset(&state.recorded));
+    assert!(key_works(emu, &plaintext(&state.current)).await);
+    state
+}

@@ -25,6 +25,9 @@ pub struct Metrics {
     duration: Histogram,
     live_keys: Family<SecretLabel, Gauge>,
     since_last: Family<SecretLabel, Gauge<f64, AtomicU64>>,
+    until_expiry: Family<SecretLabel, Gauge<f64, AtomicU64>>,
+    /// When each secret's current key expires, where it does; `until_expiry` is computed at scrape.
+    expires_at: Mutex<BTreeMap<String, DateTime<Utc>>>,
     in_flight: Gauge,
     retired: Family<SecretLabel, Counter>,
     stuck: Family<SecretLabel, Gauge>,
@@ -50,6 +53,7 @@ impl Metrics {
         let duration = Histogram::new(exponential_buckets(0.05, 2.0, 12));
         let live_keys = Family::<SecretLabel, Gauge>::default();
         let since_last = Family::<SecretLabel, Gauge<f64, AtomicU64>>::default();
+        let until_expiry = Family::<SecretLabel, Gauge<f64, AtomicU64>>::default();
         let in_flight = Gauge::default();
         let retired = Family::<SecretLabel, Counter>::default();
         let stuck = Family::<SecretLabel, Gauge>::default();
@@ -79,6 +83,11 @@ impl Metrics {
             since_last.clone(),
         );
         registry.register(
+            "rotor_seconds_until_current_key_expires",
+            "Seconds until the secret's current key expires at OpenRouter (absent for keys that never expire)",
+            until_expiry.clone(),
+        );
+        registry.register(
             "rotor_rotations_in_flight",
             "Rotations running now",
             in_flight.clone(),
@@ -106,6 +115,8 @@ impl Metrics {
             duration,
             live_keys,
             since_last,
+            until_expiry,
+            expires_at: Mutex::new(BTreeMap::new()),
             in_flight,
             retired,
             stuck,
@@ -148,6 +159,19 @@ impl Metrics {
         }
     }
 
+    pub fn set_expires_at(&self, secret: &str, at: Option<DateTime<Utc>>) {
+        if let Ok(mut m) = self.expires_at.lock() {
+            match at {
+                Some(at) => {
+                    m.insert(secret.to_owned(), at);
+                }
+                None => {
+                    m.remove(secret);
+                }
+            }
+        }
+    }
+
     pub fn set_retirement(&self, secret: &str, retired: usize, stuck: bool) {
         self.retired
             .get_or_create(&label(secret))
@@ -171,6 +195,12 @@ impl Metrics {
                 self.since_last
                     .get_or_create(&label(secret))
                     .set(seconds.max(0.0));
+            }
+        }
+        if let Ok(m) = self.expires_at.lock() {
+            for (secret, at) in m.iter() {
+                let seconds = (*at - now).num_milliseconds() as f64 / 1000.0;
+                self.until_expiry.get_or_create(&label(secret)).set(seconds);
             }
         }
         let mut out = String::new();

@@ -51,6 +51,22 @@ pub(crate) fn check_live_keys(
     ))
 }
 
+/// Whether new keys would outlive their use: a key that expires before the grace period after
+/// it stops being current would break applications still reading it as the previous key.
+pub(crate) fn check_expiry(policy: &Policy) -> Result<(), String> {
+    match policy.expires_after {
+        Some(life) if life <= policy.grace_period => Err(format!(
+            "expires_after ({}) is not longer than the grace period ({}): a new key would expire while \
+             applications may still read it as the previous key. Nothing was created. Set expires_after \
+             longer than the grace period plus the rotation schedule (and plus the daemon's \
+             rotate_before_expiry), or shorten the grace period",
+            humantime::format_duration(life),
+            humantime::format_duration(policy.grace_period)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// [`check_live_keys`], then whether `document` (the prospective new document, with a
 /// placeholder key) fits `max_value_bytes`.
 pub(crate) fn check(

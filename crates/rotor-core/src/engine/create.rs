@@ -112,6 +112,7 @@ impl Engine {
                 extra: current.extra.clone(),
             },
         );
+        let verdict = verdict.and_then(|()| bounds::check_expiry(&policy));
         if let Err(message) = verdict {
             self.drop_valueless_pending(store, scope, token).await;
             return Err(EngineError::Bounds {

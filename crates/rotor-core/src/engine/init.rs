@@ -32,6 +32,9 @@ impl Engine {
             Err(e) => return Err(store_err(scope, "checking whether the secret exists", e)),
         }
         let policy = self.defaults.with_overrides(overrides.as_ref());
+        bounds::check_expiry(&policy).map_err(|message| EngineError::InvalidInput {
+            message: format!("secret {secret_id}: {message}"),
+        })?;
         let now = self.clock.now();
         let tag = rotor_tag(secret_id, &token);
         let settings = policy.key_settings(None);
