@@ -363,6 +363,7 @@ mod tests {
             every: every.map(|e| humantime::parse_duration(e).unwrap()),
             cron: cron.map(str::to_owned),
             window: None,
+            rotate_before_expiry: None,
         };
         assert!(matches!(
             secret(Some("200ms"), None).schedule(),
