@@ -235,3 +235,79 @@ async fn fleet_rotation_of_200_secrets_survives_one_failure() {
         .count();
     assert_eq!(live, SECRETS, "one live key per secret after retirement");
 }
+
+/// Under OpenRouter's rate limit (the emulator allows 20 management requests a second, and sends
+/// `Retry-After` only on every other 429), a fleet rotation at concurrency 16 waits instead of
+/// failing: every secret rotates. `ROTOR_FLEET_RATE_SECRETS` sets the fleet size (default 40; the
+/// benchmark in BENCHMARKS.md runs 200).
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_rotation_under_the_rate_limit_waits_and_never_fails() {
+    let secrets: usize = std::env::var("ROTOR_FLEET_RATE_SECRETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let emu = rotor_emulator::start(EmulatorConfig {
+        rate_limit: Some(rotor_emulator::RateLimit {
+            requests: 20,
+            per: std::time::Duration::from_secs(1),
+        }),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("secrets");
+    let store = FileStore::open(&store_dir).expect("file store");
+    let client = Client::new(ClientConfig::new(
+        emu.base_url(),
+        ApiKey::new(emu.management_key()),
+    ))
+    .expect("client");
+    let engine = Arc::new(Engine::new(client.clone(), Policy::default()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..secrets {
+        let (engine, store) = (engine.clone(), store.clone());
+        tasks.spawn(async move { engine.init(&store, &name(i), None).await.map(|_| ()) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("task").expect("init under the rate limit");
+    }
+    let mut config = String::from("[defaults]\ngrace_period = \"0s\"\n");
+    for i in 0..secrets {
+        config.push_str(&format!(
+            "[[secrets]]\ntarget = \"file://{}#{}\"\n",
+            store_dir.display(),
+            name(i)
+        ));
+    }
+    let config_path = dir.path().join("rotor.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotor"))
+        .args(["rotate", "--config"])
+        .arg(&config_path)
+        .args(["--all", "--concurrency", CONCURRENCY, "--json"])
+        .env("OPENROUTER_BASE_URL", emu.base_url())
+        .env("OPENROUTER_MANAGEMENT_KEY", emu.management_key())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("rotor runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("--json summary");
+    let errors: Vec<&Value> = summary["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .map(|r| &r["error"])
+        .take(3)
+        .collect();
+    assert_eq!(out.status.code(), Some(0), "{errors:?} {stderr}");
+    assert_eq!(summary["succeeded"], secrets, "{errors:?}");
+    eprintln!(
+        "{secrets} secrets rotated at concurrency {CONCURRENCY} under 20 requests/s in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
