@@ -9,6 +9,8 @@
 //! | `put_pending`     | `GetSecretValue(VersionId)` check, then `PutSecretValue(ClientRequestToken, VersionStages=[AWSPENDING], RotationToken?)` |
 //! | `promote`         | `DescribeSecret` check, then `UpdateSecretVersionStage(AWSCURRENT, MoveToVersionId, RemoveFromVersionId)` |
 //! | `clear_pending`   | `UpdateSecretVersionStage(AWSPENDING, RemoveFromVersionId=token)`               |
+//! | `read_ledger`     | `GetSecretValue(VersionStage=ROTORLEDGER)` (+ `DescribeSecret` when there is none) |
+//! | `write_ledger`    | `PutSecretValue(VersionStages=[ROTORLEDGERNEXT])`, then `UpdateSecretVersionStage(ROTORLEDGER, MoveToVersionId, RemoveFromVersionId=expected)` (the check-and-set) |
 //!
 //! **`begin_rotation`.** Secrets Manager has no API that creates an empty version except
 //! `RotateSecret`, which also invokes the rotation Lambda. So `begin_rotation` checks and records:

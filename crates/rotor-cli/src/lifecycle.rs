@@ -322,7 +322,7 @@ pub async fn sweep(
         stores.push((store, target.secret_id()));
     }
     let listed = engine
-        .sweep(secrets.clone(), &refs, false, min_age)
+        .sweep(secrets.clone(), &refs, min_age)
         .await
         .map_err(engine_error)?;
     let shown: std::collections::BTreeSet<String> = listed

@@ -264,10 +264,15 @@ async fn fleet_rotation_under_the_rate_limit_waits_and_never_fails() {
     ))
     .expect("client");
     let engine = Arc::new(Engine::new(client.clone(), Policy::default()));
+    // Initialised 16 at a time, as a fleet would be.
+    let permits = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..secrets {
-        let (engine, store) = (engine.clone(), store.clone());
-        tasks.spawn(async move { engine.init(&store, &name(i), None).await.map(|_| ()) });
+        let (engine, store, permits) = (engine.clone(), store.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("semaphore");
+            engine.init(&store, &name(i), None).await.map(|_| ())
+        });
     }
     while let Some(r) = tasks.join_next().await {
         r.expect("task").expect("init under the rate limit");

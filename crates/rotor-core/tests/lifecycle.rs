@@ -488,7 +488,7 @@ async fn sweep_finds_exactly_the_planted_orphans_and_deletes_only_when_asked() {
     assert!(refs.hashes.contains(&old.key_hash) && refs.hashes.contains(&new.key_hash));
     let report = env
         .engine
-        .sweep(vec![SECRET.into()], &refs, false, Duration::ZERO)
+        .sweep(vec![SECRET.into()], &refs, Duration::ZERO)
         .await
         .unwrap();
     let found: BTreeSet<_> = report.orphans.iter().map(|o| o.key_hash.clone()).collect();
@@ -503,7 +503,12 @@ async fn sweep_finds_exactly_the_planted_orphans_and_deletes_only_when_asked() {
     // A minimum age protects fresh keys even with delete.
     let report = env
         .engine
-        .sweep(vec![SECRET.into()], &refs, true, 60 * MIN)
+        .sweep_confirmed(
+            &[(&store, SECRET.to_owned())],
+            vec![SECRET.into()],
+            &found,
+            60 * MIN,
+        )
         .await
         .unwrap();
     assert!(report.orphans.iter().all(|o| o.too_new && !o.deleted));
@@ -513,7 +518,12 @@ async fn sweep_finds_exactly_the_planted_orphans_and_deletes_only_when_asked() {
     env.clock.advance(MIN);
     let report = env
         .engine
-        .sweep(vec![SECRET.into()], &refs, true, Duration::ZERO)
+        .sweep_confirmed(
+            &[(&store, SECRET.to_owned())],
+            vec![SECRET.into()],
+            &found,
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     assert!(report.orphans.iter().all(|o| o.deleted));
@@ -542,4 +552,47 @@ async fn older_documents_without_retirement_fields_still_retire() {
     let r = env.engine.retire(&store, SECRET, false).await.unwrap();
     assert!(r.retired.iter().any(|k| k.key_hash == old.key_hash));
     assert!(!works(&env, &old.api_key).await);
+}
+
+/// Issue finding: `rotor sweep --delete` computed the references before the confirmation prompt
+/// and judged `--min-age` at delete time, so a rotation during the prompt made the new current
+/// key look orphaned and it was deleted. Now only the keys shown are deleted, and the references
+/// are read again under the secret's lease after the confirmation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_during_the_sweep_prompt_never_loses_its_key() {
+    let env = env_with(Policy {
+        grace_period: Duration::ZERO,
+        ..Policy::default()
+    })
+    .await;
+    let store = MemoryStore::new();
+    env.engine.init(&store, SECRET, None).await.unwrap();
+    let refs = env.engine.references(&store, SECRET).await.unwrap();
+    let shown = env
+        .engine
+        .sweep(vec![SECRET.into()], &refs, Duration::ZERO)
+        .await
+        .unwrap();
+    let confirmed: BTreeSet<String> = shown.orphans.iter().map(|o| o.key_hash.clone()).collect();
+    // While the person reads the prompt, the secret rotates (twice: the new key is older than
+    // --min-age 0 by the time the deletion runs).
+    env.engine.rotate(&store, SECRET).await.unwrap();
+    env.engine.rotate(&store, SECRET).await.unwrap();
+    env.clock.advance(MIN);
+    let report = env
+        .engine
+        .sweep_confirmed(
+            &[(&store, SECRET.to_owned())],
+            vec![SECRET.into()],
+            &confirmed,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert!(report.orphans.iter().all(|o| !o.deleted), "{report:?}");
+    let current = app_reads(&store).await;
+    assert!(
+        works(&env, &current.api_key).await,
+        "the current key survives"
+    );
 }

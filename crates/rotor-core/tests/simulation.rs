@@ -190,10 +190,7 @@ async fn run_op(engine: &Engine, store: &dyn SecretStore, op: Op) {
                 return;
             };
             let names = vec![SECRET.to_owned()];
-            let Ok(listed) = engine
-                .sweep(names.clone(), &refs, false, Duration::ZERO)
-                .await
-            else {
+            let Ok(listed) = engine.sweep(names.clone(), &refs, Duration::ZERO).await else {
                 return;
             };
             let shown: BTreeSet<String> =

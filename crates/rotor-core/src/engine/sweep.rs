@@ -126,17 +126,17 @@ impl Engine {
         Ok(refs)
     }
 
-    /// Lists rotor-tagged keys of the account that `refs` (the union of every given secret's
-    /// [`references`](Self::references)) do not reference; with `delete`, deletes those older
-    /// than `min_age`. Never deletes a referenced key.
+    /// Lists rotor-tagged keys of the account (every workspace) that `refs` (the union of every
+    /// given secret's [`references`](Self::references)) do not reference. Deletes nothing: the
+    /// deletion is [`sweep_confirmed`](Self::sweep_confirmed), which reads the references again
+    /// under the secrets' leases and deletes only keys that were shown.
     pub async fn sweep(
         &self,
         secrets: Vec<String>,
         refs: &References,
-        delete: bool,
         min_age: Duration,
     ) -> Result<SweepReport, EngineError> {
-        self.sweep_keys(secrets, refs, delete, min_age, None).await
+        self.sweep_keys(secrets, refs, false, min_age, None).await
     }
 
     /// Deletes the orphans a person confirmed (`confirmed`: the hashes shown), under the lease of
