@@ -261,6 +261,10 @@ impl RotationHandler {
                 let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 match result {
                     Ok(report) => {
+                        if let Some(line) = self.expiry_metric(&cmd.secret_id).await {
+                            // CloudWatch embedded metric format: a metric from a log line.
+                            println!("{line}");
+                        }
                         info!(
                             secret_id = %cmd.secret_id,
                             step = "retire",
@@ -322,6 +326,26 @@ impl RotationHandler {
                 }
             }
         }
+    }
+
+    /// The `SecondsUntilCurrentKeyExpires` metric line of the secret's current key, when it
+    /// expires (read from the current document).
+    async fn expiry_metric(&self, secret_id: &str) -> Option<String> {
+        use rotor_core::SecretStore;
+        let value = self
+            .store
+            .get_value(
+                secret_id,
+                &rotor_core::VersionSelector::Stage(rotor_core::Stage::Current),
+            )
+            .await
+            .ok()?;
+        let record = rotor_core::KeyRecord::parse(&value.value, secret_id).ok()?;
+        Some(expiry_metric_line(
+            secret_id,
+            record.expires_at?,
+            chrono::Utc::now(),
+        ))
     }
 
     /// `{"rotor":"retire"}`: usage-aware retirement of the secret's older keys (never forced).
@@ -487,9 +511,46 @@ impl LogSettings {
     }
 }
 
+/// One CloudWatch embedded-metric-format line: `SecondsUntilCurrentKeyExpires` (namespace
+/// `rotor`, dimension `SecretId`), so an alarm can fire before a key expires.
+pub fn expiry_metric_line(
+    secret_id: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let seconds = (expires_at - now).num_seconds();
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "rotor",
+                "Dimensions": [["SecretId"]],
+                "Metrics": [{"Name": "SecondsUntilCurrentKeyExpires", "Unit": "Seconds"}]
+            }]
+        },
+        "SecretId": secret_id,
+        "SecondsUntilCurrentKeyExpires": seconds,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_expiry_metric_is_embedded_metric_format() {
+        let now = chrono::Utc::now();
+        let line = expiry_metric_line("prod/app", now + chrono::Duration::days(7), now);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["SecondsUntilCurrentKeyExpires"], 7 * 86400);
+        assert_eq!(v["SecretId"], "prod/app");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "SecondsUntilCurrentKeyExpires"
+        );
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "rotor");
+    }
 
     #[test]
     fn log_settings_follow_the_lambda_logging_config() {

@@ -452,6 +452,7 @@ impl Engine {
                 usage: key.usage,
                 disabled: key.disabled,
                 updated_at: key.updated_at,
+                last_used_at: key.last_used_at,
             },
             Err(e) if e.is_not_found() => Observed::Gone,
             Err(e) => {

@@ -20,6 +20,8 @@ pub(crate) enum Observed {
         disabled: bool,
         /// When OpenRouter last changed the key (the best guess of when it was disabled by hand).
         updated_at: Option<DateTime<Utc>>,
+        /// When the key was last used, where OpenRouter reports it.
+        last_used_at: Option<DateTime<Utc>>,
     },
 }
 
@@ -96,6 +98,7 @@ pub(crate) fn decide(
         usage,
         disabled,
         updated_at,
+        last_used_at,
     } = observed
     else {
         let e = entry(
@@ -172,7 +175,9 @@ pub(crate) fn decide(
         .last()
         .map(|s| s.at)
         .unwrap_or(now);
-    let drained = now - run_start >= window;
+    // Drained: usage flat for the window, and (where OpenRouter says) not used within it either
+    // (a free model's requests do not move `usage`).
+    let drained = now - run_start >= window && last_used_at.is_none_or(|t| now - t >= window);
     let last = k.usage_samples.last().copied();
     let usage_grew = last.is_some_and(|s| !same_usage(s.usage, usage));
     if drained {
@@ -263,6 +268,7 @@ mod tests {
             usage,
             disabled: false,
             updated_at: None,
+            last_used_at: None,
         }
     }
 
@@ -390,6 +396,22 @@ mod tests {
                 decision: "due",
             },
             Row {
+                name: "usage flat but used within the window",
+                samples: &[(2 * H, 1.0)],
+                disabled_at: None,
+                observed: Observed::Alive {
+                    usage: 1.0,
+                    disabled: false,
+                    updated_at: None,
+                    last_used_at: Some(t0 + chrono::Duration::seconds(3 * H - 60)),
+                },
+                policy: observing,
+                now: 3 * H + 1,
+                force: false,
+                action: Action::Keep,
+                decision: "observing",
+            },
+            Row {
                 name: "usage grew",
                 samples: &[(2 * H, 1.0)],
                 disabled_at: None,
@@ -441,6 +463,7 @@ mod tests {
                     usage: 1.0,
                     disabled: true,
                     updated_at: None,
+                    last_used_at: None,
                 },
                 policy: disable_first,
                 now: 3 * H + 60,
@@ -456,6 +479,7 @@ mod tests {
                     usage: 1.0,
                     disabled: true,
                     updated_at: None,
+                    last_used_at: None,
                 },
                 policy: disable_first,
                 now: 4 * H + 1,
