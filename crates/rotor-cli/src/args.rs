@@ -37,6 +37,11 @@ pub struct GlobalArgs {
     /// Machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show what a mutating command (init, rotate, rotate --abandon, retire, rollback, revoke,
+    /// sweep --delete, and their --all forms) would create, promote, disable or delete, reading
+    /// the store and OpenRouter, and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     /// Format of the log lines on stderr: `text` (for people) or `json` (one JSON object per
     /// line, for log pipelines).
     #[arg(

@@ -15,6 +15,9 @@ use crate::target::Target;
 
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     let out = Output::new(cli.global.json);
+    if cli.global.dry_run {
+        return dry_run(&out, cli.command).await;
+    }
     match cli.command {
         Command::Demo { rotations } => crate::demo::run(rotations, &out).await,
         Command::Init {
@@ -130,6 +133,107 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             Ok(Exit::Ok)
         }
         Command::Man => crate::help::man(),
+    }
+}
+
+/// `--dry-run`: the plan of a mutating command; nothing changes.
+async fn dry_run(out: &Output, command: Command) -> Result<Exit, CliError> {
+    use rotor_core::engine::PlanOp;
+    let unsupported = |what: &str| {
+        Err(CliError::usage(format!(
+            "--dry-run does not apply to {what}: it shows what init, rotate, rotate --abandon, retire, \
+             rollback, revoke and sweep --delete would do"
+        )))
+    };
+    match command {
+        Command::Init {
+            target,
+            openrouter,
+            policy,
+        } => {
+            let secret_id = Target::parse(&target)?.secret_id();
+            let overrides = overrides(&secret_id, &policy)?;
+            crate::dry_run::one(out, &target, PlanOp::Init(overrides), &openrouter).await
+        }
+        Command::Rotate { resume: true, .. } => unsupported("rotate --resume"),
+        Command::Rotate {
+            target: Some(target),
+            fleet: FleetArgs { all: false, .. },
+            openrouter,
+            abandon,
+            ..
+        } => {
+            let op = if abandon {
+                PlanOp::Abandon
+            } else {
+                PlanOp::Rotate
+            };
+            crate::dry_run::one(out, &target, op, &openrouter).await
+        }
+        Command::Rotate {
+            fleet, openrouter, ..
+        } => crate::dry_run::fleet(out, fleet.config.as_deref(), PlanOp::Rotate, &openrouter).await,
+        Command::Retire {
+            reenable: Some(_), ..
+        } => unsupported("retire --reenable"),
+        Command::Retire {
+            target: Some(target),
+            fleet: FleetArgs { all: false, .. },
+            force,
+            openrouter,
+            ..
+        } => crate::dry_run::one(out, &target, PlanOp::Retire { force }, &openrouter).await,
+        Command::Retire {
+            fleet,
+            force,
+            openrouter,
+            ..
+        } => {
+            crate::dry_run::fleet(
+                out,
+                fleet.config.as_deref(),
+                PlanOp::Retire { force },
+                &openrouter,
+            )
+            .await
+        }
+        Command::Rollback { target, openrouter } => {
+            crate::dry_run::one(out, &target, PlanOp::Rollback, &openrouter).await
+        }
+        Command::Revoke {
+            target,
+            hash,
+            openrouter,
+            ..
+        } => {
+            crate::dry_run::one(out, &target, PlanOp::Revoke { key_hash: hash }, &openrouter).await
+        }
+        Command::Sweep {
+            targets,
+            config,
+            min_age,
+            openrouter,
+            ..
+        } => {
+            let config = match (config, targets.is_empty()) {
+                (None, true) => crate::config::discover(None),
+                (config, _) => config,
+            };
+            // The listing is the plan: it deletes nothing.
+            let sweep = crate::lifecycle::SweepArgs {
+                config: config.as_deref(),
+                delete: false,
+                yes: true,
+                min_age: &min_age,
+            };
+            crate::lifecycle::sweep(out, &targets, sweep, &openrouter).await
+        }
+        Command::Step { .. } => unsupported("rotor step"),
+        Command::Daemon { .. } => unsupported("rotor daemon"),
+        Command::Demo { .. } => unsupported("rotor demo"),
+        Command::Status { .. } | Command::Completions { .. } | Command::Man => {
+            unsupported("a command that changes nothing")
+        }
     }
 }
 

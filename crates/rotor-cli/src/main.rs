@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod daemon;
 mod demo;
+mod dry_run;
 mod error;
 mod fleet;
 mod help;

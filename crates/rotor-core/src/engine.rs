@@ -61,6 +61,7 @@ mod abandon;
 mod bookkeeping;
 mod bounds;
 mod create;
+mod dry_run;
 mod finish;
 mod init;
 mod reads;
@@ -77,6 +78,7 @@ mod sweep;
 mod verify;
 
 pub use create::Retirement;
+pub use dry_run::{DryRun, NewKeyPlan, PlanOp, PlannedChange};
 use reads::PreviousKey;
 use rotate::{pending_rotation, rotation_in_progress};
 pub use step::Step;
