@@ -19,9 +19,9 @@ pub async fn one(
     or: &OpenRouterArgs,
 ) -> Result<Exit, CliError> {
     let engine = engine(or).await?;
-    let plan = plan(&engine, target, op).await?;
-    print(out, &[plan.clone()]);
-    Ok(exit_of(&[plan]))
+    let plans = [plan(&engine, target, op).await?];
+    print(out, &plans);
+    Ok(exit_of(&plans))
 }
 
 /// Plans `op` on every secret of the configuration file (`--all --dry-run`).
