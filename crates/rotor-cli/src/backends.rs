@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rotor_core::{SecretStore, Stage, VersionSelector};
+use rotor_core::{SecretStore, Stage, VersionSelector, file::FileStore};
 use rotor_openrouter::ApiKey;
 use secrecy::ExposeSecret;
 
@@ -64,5 +64,20 @@ pub async fn read_management_key(uri: &str) -> Result<ApiKey, CliError> {
         Err(CliError::usage(format!(
             "--management-key-from {uri:?}: expected vault://MOUNT/PATH#field, aws://SECRET_ID#field or file://DIR#SECRET"
         )))
+    }
+}
+
+impl Target {
+    /// Opens the store this target lives in.
+    pub async fn open_store(&self) -> Result<Arc<dyn SecretStore>, CliError> {
+        match self {
+            Target::File { dir, .. } => {
+                let store =
+                    FileStore::open(dir).map_err(|e| CliError::precondition(e.to_string()))?;
+                Ok(Arc::new(store))
+            }
+            Target::Aws { .. } => open_aws().await,
+            Target::Vault { .. } => open_vault().await,
+        }
     }
 }

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rotor_core::SecretStore;
-use rotor_core::engine::{Engine, EngineError, ErrorKind, Step};
-use rotor_core::policy::{Policy, PolicyOverrides};
+use rotor_core::engine::Step;
+use rotor_core::policy::PolicyOverrides;
 use serde_json::{Map, Value};
 
 use crate::args::{ByokArg, Cli, Command, FleetArgs, LimitResetArg, OpenRouterArgs, PolicyArgs};
+use crate::engine_setup::{engine, engine_error};
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 use crate::target::Target;
@@ -237,26 +238,6 @@ async fn dry_run(out: &Output, command: Command) -> Result<Exit, CliError> {
     }
 }
 
-/// Maps an engine error to the documented exit codes.
-pub fn engine_error(e: EngineError) -> CliError {
-    let exit = match e.kind() {
-        ErrorKind::InvalidInput => Exit::Usage,
-        ErrorKind::Precondition | ErrorKind::Conflict => Exit::Precondition,
-        ErrorKind::KeyCheckFailed | ErrorKind::Upstream => Exit::Upstream,
-    };
-    CliError {
-        exit,
-        message: e.to_string(),
-    }
-}
-
-/// The policy defaults (ROTOR_* variables) and an engine for the configured OpenRouter.
-pub async fn engine(openrouter: &OpenRouterArgs) -> Result<Engine, CliError> {
-    let defaults = Policy::from_env().map_err(|e| CliError::usage(e.to_string()))?;
-    let client = crate::management::client(openrouter).await?;
-    Ok(Engine::new(client, defaults))
-}
-
 async fn open(target: &str) -> Result<(Target, Arc<dyn SecretStore>), CliError> {
     let target = Target::parse(target)?;
     let store = target.open_store().await?;
@@ -437,7 +418,7 @@ async fn step_cmd(
 ) -> Result<Exit, CliError> {
     let step: Step = step
         .parse()
-        .map_err(|e: EngineError| CliError::usage(e.to_string()))?;
+        .map_err(|e: rotor_core::engine::EngineError| CliError::usage(e.to_string()))?;
     let (target, store) = open(target).await?;
     let engine = engine(or).await?;
     let report = engine

@@ -16,7 +16,7 @@ use rotor_core::{SecretStore, Stage, VersionSelector};
 use rotor_openrouter::{ApiKey, Client, ClientConfig, RetryPolicy};
 use tokio::sync::Mutex;
 
-use crate::commands::engine_error;
+use crate::engine_setup::engine_error;
 use crate::error::{CliError, Exit};
 use crate::output::{Output, short};
 

@@ -6,7 +6,7 @@ use rotor_core::engine::{DryRun, Engine, PlanOp, PlannedChange};
 use serde_json::json;
 
 use crate::args::OpenRouterArgs;
-use crate::commands::{engine, engine_error};
+use crate::engine_setup::{engine, engine_error};
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 use crate::target::Target;

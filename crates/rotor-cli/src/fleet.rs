@@ -18,8 +18,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::args::{FleetArgs, OpenRouterArgs};
-use crate::commands::engine_error;
 use crate::config::RotorConfig;
+use crate::engine_setup::engine_error;
 use crate::error::{CliError, Exit};
 use crate::output::{Output, short};
 use crate::target::Target;

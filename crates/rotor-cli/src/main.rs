@@ -7,6 +7,7 @@ mod config;
 mod daemon;
 mod demo;
 mod dry_run;
+mod engine_setup;
 mod error;
 mod fleet;
 mod help;

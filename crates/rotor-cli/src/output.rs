@@ -1,8 +1,11 @@
 //! Human-readable text (default) or JSON (`--json`) on stdout. Never key material: the engine's
 //! reports carry hashes, names and version ids only.
 
-use chrono::Utc;
-use rotor_core::engine::{InitReport, KeyState, RotationReport, SecretStatus, StepReport};
+use chrono::{DateTime, Utc};
+use rotor_core::engine::{
+    DeleteReason, DueAction, InitReport, KeyRetirement, KeyState, RetireDecision, RotationReport,
+    SecretStatus, StepReport,
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -216,7 +219,7 @@ impl Output {
             if let Some(r) = s.retirement.iter().find(|r| r.key_hash == k.key_hash) {
                 println!(
                     "    retirement: {}",
-                    crate::lifecycle::decision_text(r, &target.to_string(), now)
+                    decision_text(r, &target.to_string(), now)
                 );
                 if let Some(trend) = r.usage_trend() {
                     println!("    usage trend: {trend}");
@@ -224,4 +227,70 @@ impl Output {
             }
         }
     }
+}
+
+/// One line on what retirement does (did) with an older key, and why.
+pub fn decision_text(k: &KeyRetirement, target: &str, now: DateTime<Utc>) -> String {
+    match &k.decision {
+        RetireDecision::InGrace { until } => {
+            format!("in its grace period until {}", at(*until, now))
+        }
+        RetireDecision::Observing {
+            check_after,
+            usage_grew,
+        } => format!(
+            "observing its usage ({}): not retired yet, check again after {}",
+            if *usage_grew {
+                "still growing"
+            } else {
+                "unchanged so far"
+            },
+            at(*check_after, now)
+        ),
+        RetireDecision::Stuck {
+            since,
+            usage_growth,
+        } => format!(
+            "STUCK: still receiving traffic (+${usage_growth:.4}) past max_retirement_wait (since {}); \
+             NOT deleted: find what still uses it, or `rotor retire {target} --force`",
+            at(*since, now)
+        ),
+        RetireDecision::Disabled { delete_after } => format!(
+            "DISABLED, deleted after {} (undo: `rotor retire {target} --reenable {}`)",
+            at(*delete_after, now),
+            k.key_hash
+        ),
+        RetireDecision::Reenabled => {
+            "re-enabled after rotor disabled it: observing its usage again".into()
+        }
+        RetireDecision::Due {
+            action: DueAction::Delete,
+        } => "due: the next `rotor retire` or rotation deletes it".into(),
+        RetireDecision::Due {
+            action: DueAction::Disable,
+        } => "due: the next `rotor retire` or rotation disables it (disable_first)".into(),
+        RetireDecision::Deleted {
+            already_gone: true, ..
+        } => "already gone at OpenRouter (forgotten)".into(),
+        RetireDecision::Deleted { reason, .. } => format!(
+            "DELETED ({})",
+            match reason {
+                DeleteReason::Drained => "grace period over, traffic drained",
+                DeleteReason::DisableDelayPassed => "disabled for disable_delay",
+                DeleteReason::Forced => "forced",
+                DeleteReason::AlreadyGone => "already gone",
+            }
+        ),
+    }
+}
+
+/// `when` relative to now, for humans: `2026-11-28 08:00:00 UTC (in 1h02m)`.
+pub fn at(when: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (when - now).num_seconds();
+    let rel = if secs >= 0 {
+        format!("in {}", age(secs))
+    } else {
+        format!("{} ago", age(-secs))
+    };
+    format!("{} ({rel})", when.format("%Y-%m-%d %H:%M:%S UTC"))
 }

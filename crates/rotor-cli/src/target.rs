@@ -1,8 +1,6 @@
 //! Targets: which secret in which store. `file://DIR#SECRET`, `aws://SECRET_ID`, `vault://MOUNT/PATH`.
 
-use std::{fmt, path::PathBuf, sync::Arc};
-
-use rotor_core::{SecretStore, file::FileStore};
+use std::{fmt, path::PathBuf};
 
 use crate::error::CliError;
 
@@ -71,19 +69,6 @@ impl Target {
             Target::File { secret, .. } => secret.clone(),
             Target::Aws { secret_id } => secret_id.clone(),
             Target::Vault { mount, path } => format!("{mount}/{path}"),
-        }
-    }
-
-    /// Opens the store this target lives in.
-    pub async fn open_store(&self) -> Result<Arc<dyn SecretStore>, CliError> {
-        match self {
-            Target::File { dir, .. } => {
-                let store =
-                    FileStore::open(dir).map_err(|e| CliError::precondition(e.to_string()))?;
-                Ok(Arc::new(store))
-            }
-            Target::Aws { .. } => crate::backends::open_aws().await,
-            Target::Vault { .. } => crate::backends::open_vault().await,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod file;
 pub mod memory;
 pub mod policy;
 pub mod record;
+pub mod record_error;
 pub mod store;
 
 #[cfg(feature = "conformance")]

@@ -47,7 +47,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::record::RecordError;
+use crate::record_error::RecordError;
 
 /// The default key name template.
 pub const DEFAULT_NAME_TEMPLATE: &str = "{secret} rotated {date}";

@@ -4,7 +4,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use super::retire::grace_start;
+use super::retire_decision::grace_start;
 use super::*;
 use crate::record::{KeyRecord, OlderKey};
 use crate::store::{SecretStore, StoreError};

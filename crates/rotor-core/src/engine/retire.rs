@@ -20,7 +20,7 @@
 //! periods do not move with it). The next rotation's createSecret carries the state forward in the
 //! document it writes anyway.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use rotor_openrouter::UpdateKeyRequest;
@@ -28,105 +28,13 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use super::bookkeeping::fix_grace;
+pub(crate) use super::retire_decision::grace_start;
 use super::retire_decision::{Action, Observed, Verdict, decide};
+pub use super::retire_decision::{DeleteReason, DueAction, KeyRetirement, RetireDecision};
 use super::{Engine, EngineError, RetiredKey, Scope, or_err, pending_rotation};
 use crate::policy::Policy;
-use crate::record::{KeyRecord, OlderKey, RetireReason, UsageSample};
+use crate::record::{KeyRecord, OlderKey};
 use crate::store::{SecretStore, Stage};
-
-/// What retirement decided for one older key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum RetireDecision {
-    /// Inside its grace period: alive, recorded, not observed yet.
-    InGrace { until: DateTime<Utc> },
-    /// Past its grace period, traffic not (yet) seen to drain: rotor sampled its usage and checks
-    /// again after `check_after`.
-    Observing {
-        check_after: DateTime<Utc>,
-        /// Whether its usage grew since the previous sample.
-        usage_grew: bool,
-    },
-    /// Still receiving traffic `max_retirement_wait` after its grace period: not deleted, reported.
-    /// `rotor retire --force` deletes it anyway.
-    Stuck {
-        /// When the maximum wait ended.
-        since: DateTime<Utc>,
-        /// Usage growth (USD) over the recorded samples.
-        usage_growth: f64,
-    },
-    /// Disabled (reversibly: `rotor retire --reenable HASH`); deleted after `delete_after`.
-    Disabled { delete_after: DateTime<Utc> },
-    /// Someone re-enabled the key after rotor disabled it: observation starts again.
-    Reenabled,
-    /// Would be deleted (or disabled, with `disable_first`) now: shown by `status` only.
-    Due { action: DueAction },
-    /// Deleted at OpenRouter (or found already gone).
-    Deleted {
-        reason: DeleteReason,
-        already_gone: bool,
-    },
-}
-
-/// What a due key would undergo (status preview).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DueAction {
-    Disable,
-    Delete,
-}
-
-/// Why a key was deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeleteReason {
-    /// Grace period passed and its usage did not grow over the observation window.
-    Drained,
-    /// Disabled for `disable_delay`.
-    DisableDelayPassed,
-    /// `--force` (or an emergency revocation).
-    Forced,
-    /// OpenRouter no longer has it.
-    AlreadyGone,
-}
-
-/// One older key in a [`RetireReport`] or a status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KeyRetirement {
-    pub key_hash: String,
-    pub key_name: String,
-    pub superseded_at: DateTime<Utc>,
-    /// When its grace period ends (ended).
-    pub grace_ends_at: DateTime<Utc>,
-    /// Its usage at OpenRouter now (USD), when read.
-    pub usage: Option<f64>,
-    /// Recorded samples plus the one taken now, oldest first.
-    pub usage_samples: Vec<UsageSample>,
-    pub disabled_at: Option<DateTime<Utc>>,
-    pub retire_reason: Option<RetireReason>,
-    #[serde(flatten)]
-    pub decision: RetireDecision,
-}
-
-impl KeyRetirement {
-    /// A short human-readable trend of the recorded usage (`$0.0010 → $0.0030 (+$0.0020)`).
-    pub fn usage_trend(&self) -> Option<String> {
-        let first = self.usage_samples.first()?;
-        let last = self.usage_samples.last()?;
-        if self.usage_samples.len() == 1 {
-            return Some(format!("${:.4} (one sample)", last.usage));
-        }
-        Some(format!(
-            "${:.4} → ${:.4} ({:+.4} over {})",
-            first.usage,
-            last.usage,
-            last.usage - first.usage,
-            humantime::format_duration(Duration::from_secs(
-                (last.at - first.at).num_seconds().max(0).unsigned_abs()
-            ))
-        ))
-    }
-}
 
 /// The result of [`Engine::retire`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -190,26 +98,6 @@ pub(crate) struct Plan {
     pub stuck: bool,
     /// Whether the recorded state changed enough to be worth a bookkeeping write.
     pub changed: bool,
-}
-
-/// When the grace period of `older` started: the fixed `grace_started_at`, else the later of its
-/// `superseded_at` and `last_rotated` for the key superseded last (a rotation that stayed pending
-/// for long must not shorten its grace).
-pub(crate) fn grace_start(
-    older: &OlderKey,
-    latest_superseded: Option<DateTime<Utc>>,
-    last_rotated: Option<DateTime<Utc>>,
-) -> DateTime<Utc> {
-    if let Some(t) = older.grace_started_at {
-        return t;
-    }
-    let mut since = older.superseded_at;
-    if Some(since) == latest_superseded {
-        if let Some(rotated) = last_rotated {
-            since = since.max(rotated);
-        }
-    }
-    since
 }
 
 impl Engine {
