@@ -1,4 +1,4 @@
-//! `rotor daemon --config rotor.toml` (issue 5): rotates each configured secret when its schedule
+//! `rotor daemon --config rotor.toml`: rotates each configured secret when its schedule
 //! says so, serves `/healthz` and Prometheus `/metrics`, stops cleanly on SIGTERM/SIGINT.
 //!
 //! * One task per secret: it checks the secret every `check_interval`, so a secret never has two

@@ -1,4 +1,4 @@
-//! Fleet operations (issue 6): `rotor rotate|status|retire --config rotor.toml --all
+//! Fleet operations: `rotor rotate|status|retire --config rotor.toml --all
 //! [--concurrency N]`. Every secret of the config is handled, at most N at once; one secret's
 //! failure never stops the others. A progress bar on a terminal (plain lines on stderr otherwise),
 //! then a summary table (or `--json`); exit 5 when any secret failed (or, for `retire`, has a key

@@ -1,4 +1,4 @@
-//! `rotor retire`, `rollback`, `revoke`, `sweep` (issue 6): parse, ask, call the engine, print.
+//! `rotor retire`, `rollback`, `revoke`, `sweep`: parse, ask, call the engine, print.
 //! User documentation: docs/lifecycle.md.
 
 use std::io::{BufRead, IsTerminal, Write};

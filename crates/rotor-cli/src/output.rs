@@ -215,7 +215,7 @@ impl Output {
                 age((now - k.superseded_at).num_seconds()),
                 key_state(&k.state)
             );
-            // Issue 6: usage-aware retirement, per older key.
+            // Usage-aware retirement, per older key.
             if let Some(r) = s.retirement.iter().find(|r| r.key_hash == k.key_hash) {
                 println!(
                     "    retirement: {}",

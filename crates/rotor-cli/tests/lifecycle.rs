@@ -1,4 +1,4 @@
-//! Issue 6 through the `rotor` binary on file:// targets, against the OpenRouter emulator over real
+//! The lifecycle commands through the `rotor` binary on file:// targets, against the OpenRouter emulator over real
 //! HTTP: `retire` (observing, stuck → exit 5, `--force`, drained, disable-first, `--reenable`),
 //! `rollback`, `revoke` and `sweep`.
 //!

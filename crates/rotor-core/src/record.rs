@@ -63,7 +63,7 @@ pub struct KeyRecord {
 /// An older key of a secret that is still alive at OpenRouter (no key material: the plaintext is
 /// not kept once a key stops being current).
 ///
-/// The retirement fields (issue 6) are optional in the JSON and left out while empty, so documents
+/// The retirement fields are optional in the JSON and left out while empty, so documents
 /// written before them parse unchanged and documents without retirement state look as before.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct OlderKey {

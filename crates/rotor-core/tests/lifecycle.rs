@@ -1,4 +1,4 @@
-//! Issue 6 in the engine: usage-aware retirement, disable-first, stuck keys, `force`, rollback,
+//! The lifecycle in the engine: usage-aware retirement, disable-first, stuck keys, `force`, rollback,
 //! revocation and the orphan sweep — against the OpenRouter emulator over real HTTP, with the file
 //! and memory stores and a manual clock (so grace periods and observation windows pass at once).
 //!

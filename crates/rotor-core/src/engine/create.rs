@@ -355,7 +355,7 @@ impl Engine {
         }
     }
 
-    /// Retires the older keys of `current` whose time has come (issue 6: grace period, then
+    /// Retires the older keys of `current` whose time has come (grace period, then
     /// drained usage, optional disable-first; see [`Engine::retire`]) and returns the keys to keep
     /// recording, with their updated retirement state, in [`Retirement::kept`]. Never touches the
     /// current key. createSecret calls it, so the next rotation keeps at most two live keys once
@@ -368,7 +368,7 @@ impl Engine {
         now: DateTime<Utc>,
         last_rotated: Option<DateTime<Utc>>,
     ) -> Result<Retirement, EngineError> {
-        // Issue 6 wiring: the usage-aware retirement lives in engine/retire.rs.
+        // The usage-aware retirement lives in engine/retire.rs.
         let plan = self
             .plan_retirement(scope, current, policy, now, last_rotated, retire::Mode::Act)
             .await?;

@@ -177,7 +177,7 @@ pub struct SecretStatus {
     pub versions: Vec<VersionStatus>,
     pub older_keys: Vec<OlderKeyStatus>,
     pub grace_period_seconds: u64,
-    /// Per older key: its usage trend and when it will be retired, or why not (issue 6).
+    /// Per older key: its usage trend and when it will be retired, or why not.
     pub retirement: Vec<crate::engine::KeyRetirement>,
     /// The policy's observation window (0: the grace period alone decides).
     pub observation_window_seconds: u64,

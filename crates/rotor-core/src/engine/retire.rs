@@ -1,4 +1,4 @@
-//! Usage-aware retirement of older keys (issue 6): grace period, then "traffic has drained" (the
+//! Usage-aware retirement of older keys: grace period, then "traffic has drained" (the
 //! key's `usage` at OpenRouter stopped growing over the policy's `observation_window`), then
 //! optionally disable first and delete `disable_delay` later. A key still receiving traffic past
 //! `max_retirement_wait` is never deleted without `force`: it is reported as stuck.

@@ -1,4 +1,4 @@
-//! Emergency revocation (issue 6): a leaked key, a departed team member.
+//! Emergency revocation: a leaked key, a departed team member.
 //!
 //! * [`Engine::revoke`]: a whole rotation now (create, set, test, finish), then every older key of
 //!   the secret is deleted at once, ignoring grace periods and usage. Applications that read the

@@ -1,4 +1,4 @@
-//! `rollback`: make the previous key current again (issue 6).
+//! `rollback`: make the previous key current again.
 //!
 //! Choice: rollback writes a *new version* holding the previous key (its document copied from the
 //! AWSPREVIOUS version, with the failed key added to `older_keys`) and promotes it from the current

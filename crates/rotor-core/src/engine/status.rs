@@ -94,7 +94,7 @@ impl Engine {
             versions,
             older_keys,
             grace_period_seconds: policy.grace_period.as_secs(),
-            // Issue 6 wiring: what retirement would do now (no change anywhere).
+            // What retirement would do now (no change anywhere).
             retirement: match &current_record {
                 Some(current) => self
                     .plan_retirement(

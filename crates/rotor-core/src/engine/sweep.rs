@@ -1,4 +1,4 @@
-//! Orphan sweep (issue 6): OpenRouter keys that carry rotor's name tag but that no version of any
+//! Orphan sweep: OpenRouter keys that carry rotor's name tag but that no version of any
 //! given secret references.
 //!
 //! A key is *referenced* by a secret when any version the store still lists (any stage, or none)
