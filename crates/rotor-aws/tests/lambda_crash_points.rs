@@ -12,146 +12,19 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command as StdCommand;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::{Client as SmClient, types::RotationRulesType};
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
 use common::runtime_api::Bootstrap;
 use rotor_aws::SecretsManagerStore;
 use rotor_core::{engine::Engine, policy::Policy};
+use rotor_emulator::crash_proxy::{self, KillPlan, When};
 use rotor_emulator::{EmulatorConfig, RunningEmulator};
 use rotor_openrouter::{ApiKey, Client, ClientConfig};
 use serde_json::{Value, json};
 
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum When {
-    Before,
-    After,
-}
-
-#[derive(Default)]
-struct Plan {
-    calls: AtomicUsize,
-    kill_at: Mutex<Option<(usize, When)>>,
-    victim: Mutex<Option<u32>>,
-    killed: Mutex<bool>,
-    log: Mutex<Vec<String>>,
-}
-
-impl Plan {
-    fn reset(&self, kill_at: Option<(usize, When)>, victim: Option<u32>) {
-        self.calls.store(0, Ordering::SeqCst);
-        *self.kill_at.lock().unwrap() = kill_at;
-        *self.victim.lock().unwrap() = victim;
-        *self.killed.lock().unwrap() = false;
-        self.log.lock().unwrap().clear();
-    }
-    fn kill(&self) {
-        if let Some(pid) = *self.victim.lock().unwrap() {
-            *self.killed.lock().unwrap() = true;
-            let _ = StdCommand::new("kill")
-                .arg("-9")
-                .arg(pid.to_string())
-                .status();
-        }
-    }
-    fn killed(&self) -> bool {
-        *self.killed.lock().unwrap()
-    }
-}
-
-struct ProxyState {
-    upstream: String,
-    plan: Arc<Plan>,
-    http: reqwest::Client,
-    name: &'static str,
-}
-
-async fn proxy(name: &'static str, upstream: &str, plan: Arc<Plan>) -> String {
-    let state = Arc::new(ProxyState {
-        upstream: upstream.trim_end_matches('/').to_owned(),
-        plan,
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap(),
-        name,
-    });
-    let app = axum::Router::new().fallback(forward).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    format!("http://{addr}")
-}
-
-async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
-    let n = st.plan.calls.fetch_add(1, Ordering::SeqCst) + 1;
-    let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    st.plan.log.lock().unwrap().push(format!(
-        "{} {method} {}{}",
-        st.name,
-        path.split('?').next().unwrap_or(""),
-        if target.is_empty() {
-            String::new()
-        } else {
-            format!(" {target}")
-        }
-    ));
-    let plan = *st.plan.kill_at.lock().unwrap();
-    if plan == Some((n, When::Before)) {
-        st.plan.kill();
-        return Response::builder().status(502).body(Body::empty()).unwrap();
-    }
-    let headers = req.headers().clone();
-    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let mut out = st
-        .http
-        .request(method, format!("{}{path}", st.upstream))
-        .body(body);
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" && k != "connection" {
-            out = out.header(k, v);
-        }
-    }
-    let Ok(resp) = out.send().await else {
-        return Response::builder().status(502).body(Body::empty()).unwrap();
-    };
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.bytes().await.unwrap_or_default();
-    if plan == Some((n, When::After)) {
-        st.plan.kill();
-    }
-    let mut builder = Response::builder().status(status);
-    for (k, v) in &headers {
-        if k != "transfer-encoding" && k != "connection" && k != "content-length" {
-            builder = builder.header(k, v);
-        }
-    }
-    builder.body(Body::from(bytes)).unwrap()
-}
 
 struct World {
     emulator: RunningEmulator,
@@ -160,7 +33,7 @@ struct World {
     engine: Engine,
     mgmt_secret: String,
     function_arn: String,
-    plan: Arc<Plan>,
+    plan: Arc<KillPlan>,
     or_proxy: String,
     aws_proxy: String,
 }
@@ -206,14 +79,14 @@ impl World {
             .send()
             .await
             .expect("create the rotation function in the emulator");
-        let plan = Arc::new(Plan::default());
+        let plan = Arc::new(KillPlan::default());
         let origin = emulator
             .base_url()
             .trim_end_matches('/')
             .trim_end_matches("/api/v1")
             .to_owned();
-        let or_proxy = proxy("openrouter", &origin, plan.clone()).await;
-        let aws_proxy = proxy("aws", &common::aws_endpoint(), plan.clone()).await;
+        let or_proxy = crash_proxy::start("openrouter", &origin, plan.clone()).await;
+        let aws_proxy = crash_proxy::start("aws", &common::aws_endpoint(), plan.clone()).await;
         World {
             emulator,
             sm,
@@ -388,7 +261,7 @@ async fn the_lambda_killed_at_every_external_call_is_recovered_by_the_retry() {
     let f = w.container(true).await;
     w.plan.reset(None, f.child.id());
     assert!(!w.run_until_killed(&f, &secret, &token).await);
-    let calls = w.plan.log.lock().unwrap().clone();
+    let calls = w.plan.calls();
     let total = calls.len();
     let openrouter = calls.iter().filter(|c| c.starts_with("openrouter")).count();
     eprintln!(

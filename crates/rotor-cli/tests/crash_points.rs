@@ -14,126 +14,12 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
+use rotor_emulator::crash_proxy::{self, KillPlan, When};
 use rotor_emulator::{EmulatorConfig, RunningEmulator};
 use support::*;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum When {
-    Before,
-    After,
-}
-
-/// What every proxy of one run shares: the call counter, the kill plan and the victim's pid.
-#[derive(Default)]
-struct Plan {
-    calls: AtomicUsize,
-    kill_at: Mutex<Option<(usize, When)>>,
-    victim: Mutex<Option<u32>>,
-    log: Mutex<Vec<String>>,
-    killed: Mutex<bool>,
-}
-
-impl Plan {
-    fn reset(&self, kill_at: Option<(usize, When)>) {
-        self.calls.store(0, Ordering::SeqCst);
-        *self.kill_at.lock().unwrap() = kill_at;
-        *self.victim.lock().unwrap() = None;
-        self.log.lock().unwrap().clear();
-        *self.killed.lock().unwrap() = false;
-    }
-
-    fn kill(&self) {
-        if let Some(pid) = *self.victim.lock().unwrap() {
-            // Flag first: the test reads it as soon as the process is gone.
-            *self.killed.lock().unwrap() = true;
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        }
-    }
-}
-
-struct ProxyState {
-    upstream: String,
-    plan: Arc<Plan>,
-    http: reqwest::Client,
-    name: &'static str,
-}
-
-/// A reverse proxy to `upstream` on a free loopback port; returns its base URL.
-async fn proxy(name: &'static str, upstream: &str, plan: Arc<Plan>) -> String {
-    let state = Arc::new(ProxyState {
-        upstream: upstream.trim_end_matches('/').to_owned(),
-        plan,
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap(),
-        name,
-    });
-    let app = axum::Router::new().fallback(forward).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    format!("http://{addr}")
-}
-
-async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
-    let n = st.plan.calls.fetch_add(1, Ordering::SeqCst) + 1;
-    let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    st.plan.log.lock().unwrap().push(format!(
-        "{} {method} {}",
-        st.name,
-        path.split('?').next().unwrap_or("")
-    ));
-    let plan = *st.plan.kill_at.lock().unwrap();
-    if plan == Some((n, When::Before)) {
-        st.plan.kill();
-        return Response::builder().status(502).body(Body::empty()).unwrap();
-    }
-    let headers = req.headers().clone();
-    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let mut out = st
-        .http
-        .request(method, format!("{}{path}", st.upstream))
-        .body(body);
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" && k != "connection" {
-            out = out.header(k, v);
-        }
-    }
-    let resp = match out.send().await {
-        Ok(r) => r,
-        Err(_) => return Response::builder().status(502).body(Body::empty()).unwrap(),
-    };
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.bytes().await.unwrap_or_default();
-    if plan == Some((n, When::After)) {
-        st.plan.kill();
-    }
-    let mut builder = Response::builder().status(status);
-    for (k, v) in &headers {
-        if k != "transfer-encoding" && k != "connection" && k != "content-length" {
-            builder = builder.header(k, v);
-        }
-    }
-    builder.body(Body::from(bytes)).unwrap()
-}
 
 /// One backend under test: how to address a secret, point rotor at a proxy, and read what an
 /// application reads.
@@ -146,7 +32,7 @@ enum Backend {
 
 struct Harness {
     emu: RunningEmulator,
-    plan: Arc<Plan>,
+    plan: Arc<KillPlan>,
     or_proxy: String,
     store_proxy: Option<String>,
     dir: tempfile::TempDir,
@@ -160,17 +46,17 @@ impl Harness {
         let emu = rotor_emulator::start(EmulatorConfig::default())
             .await
             .expect("emulator");
-        let plan = Arc::new(Plan::default());
+        let plan = Arc::new(KillPlan::default());
         let origin = emu
             .base_url()
             .trim_end_matches('/')
             .trim_end_matches("/api/v1")
             .to_owned();
-        let or_proxy = proxy("openrouter", &origin, plan.clone()).await;
+        let or_proxy = crash_proxy::start("openrouter", &origin, plan.clone()).await;
         let store_proxy = match backend {
             Backend::File => None,
-            Backend::Vault => Some(proxy("vault", &vault_addr(), plan.clone()).await),
-            Backend::Aws => Some(proxy("aws", &aws_endpoint(), plan.clone()).await),
+            Backend::Vault => Some(crash_proxy::start("vault", &vault_addr(), plan.clone()).await),
+            Backend::Aws => Some(crash_proxy::start("aws", &aws_endpoint(), plan.clone()).await),
         };
         Harness {
             emu,
@@ -242,18 +128,18 @@ impl Harness {
         target: &str,
         kill_at: Option<(usize, When)>,
     ) -> (bool, Vec<String>) {
-        self.plan.reset(kill_at);
+        self.plan.reset(kill_at, None);
         let mut args = self.rotate_args();
         args.push(target);
         let mut cmd = self.rotor(&args, true);
         cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         let child = cmd.spawn().expect("spawn rotor");
-        *self.plan.victim.lock().unwrap() = Some(child.id());
+        self.plan.set_victim(Some(child.id()));
         let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
             .await
             .unwrap();
-        let killed = *self.plan.killed.lock().unwrap();
+        let killed = self.plan.killed();
         if kill_at.is_none() {
             assert!(
                 out.status.success(),
@@ -261,7 +147,7 @@ impl Harness {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        (killed, self.plan.log.lock().unwrap().clone())
+        (killed, self.plan.calls())
     }
 
     /// The documented recovery: `rotate --resume`, else a fresh `rotate`, waiting out a dead

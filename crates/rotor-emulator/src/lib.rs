@@ -18,6 +18,7 @@
 mod api;
 mod app;
 pub mod control;
+pub mod crash_proxy;
 mod error;
 mod org;
 mod server;

@@ -305,7 +305,7 @@ impl Engine {
             .visible_key(scope, "current", &current.key_hash)
             .await?;
         let policy = self.defaults.with_overrides(current.rotation.as_ref());
-        self.check_bounds_preview(store, scope, &current, &policy, desc.last_rotated)?;
+        self.check_bounds_preview(scope, &current, &policy, desc.last_rotated)?;
         bounds::check_expiry(&policy).map_err(|message| EngineError::Bounds {
             scope: scope.clone(),
             message,

@@ -35,7 +35,6 @@ impl Engine {
         key_hash: &str,
         own: &mut super::ledger::Ownership,
     ) -> Result<ReenableReport, EngineError> {
-        let _ = &own;
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
         let current = self.read_current(store, &scope).await?;
@@ -87,6 +86,7 @@ impl Engine {
         let saved_version = if pending_rotation(&desc).is_some() {
             None
         } else {
+            self.fence(store, &scope, own).await?;
             Some(
                 self.write_successor(store, &scope, &from, &record, "saving the re-enabled key")
                     .await?,

@@ -60,7 +60,6 @@ impl Engine {
         secret_id: &str,
         own: &mut super::ledger::Ownership,
     ) -> Result<RollbackReport, EngineError> {
-        let _ = &own;
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
         if let Some(other) = pending_rotation(&desc) {
@@ -226,6 +225,7 @@ impl Engine {
             older_keys,
             extra: current.extra.clone(),
         };
+        self.fence(store, &scope, own).await?;
         let version_id = self
             .write_successor(store, &scope, &from, &record, "rolling back")
             .await?;

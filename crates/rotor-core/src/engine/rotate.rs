@@ -140,7 +140,7 @@ impl Engine {
         self.visible_key(&scope, "current", &current.key_hash)
             .await?;
         let policy = self.defaults.with_overrides(current.rotation.as_ref());
-        self.check_bounds_preview(store, &scope, &current, &policy, desc.last_rotated)?;
+        self.check_bounds_preview(&scope, &current, &policy, desc.last_rotated)?;
         self.fence(store, &scope, own).await?;
         if let Err(e) = store.begin_rotation(secret_id, token).await {
             if let StoreError::Conflict { .. } = e {
@@ -209,7 +209,6 @@ impl Engine {
     /// exceed the bound, refuse now (createSecret checks the exact figure again).
     pub(super) fn check_bounds_preview(
         &self,
-        store: &dyn SecretStore,
         scope: &Scope,
         current: &KeyRecord,
         policy: &Policy,
@@ -235,7 +234,6 @@ impl Engine {
                 message,
             }
         })?;
-        let _ = store;
         Ok(())
     }
 
