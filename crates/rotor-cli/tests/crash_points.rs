@@ -317,6 +317,42 @@ async fn enumerate(backend: Backend) {
     assert!(total >= 4, "{backend:?}: too few calls seen: {calls:?}");
     h.check(&name, &target, &format!("{backend:?} clean run"))
         .await;
+    // The next rotation of the same secret: what every rotation after the first costs (the
+    // ledger exists, the store holds a previous version).
+    let (_, steady) = h.rotate_killed(&target, None).await;
+    let steady_openrouter = steady
+        .iter()
+        .filter(|c| c.starts_with("openrouter"))
+        .count();
+    eprintln!(
+        "{backend:?}: the next rotation makes {} external calls ({steady_openrouter} OpenRouter, {} store): {steady:#?}",
+        steady.len(),
+        steady.len() - steady_openrouter
+    );
+    h.check(&name, &target, &format!("{backend:?} second clean run"))
+        .await;
+    // The cost of a rotation (BENCHMARKS.md): OpenRouter 5 calls (look the current key up, create,
+    // read the new key and the guardrail assignments at setSecret, GET /key with the new key),
+    // plus 2 per retired key; the store's calls per backend.
+    let (first_store, next_store) = match backend {
+        Backend::File => (0, 0),
+        Backend::Vault => (28, 32),
+        Backend::Aws => (27, 27),
+    };
+    assert!(
+        openrouter <= 5 && total - openrouter <= first_store,
+        "{backend:?}: the first rotation made {openrouter} OpenRouter calls (at most 5) and {} store calls (at most {first_store})",
+        total - openrouter
+    );
+    assert!(
+        steady_openrouter <= 7 && steady.len() - steady_openrouter <= next_store,
+        "{backend:?}: the next rotation made {steady_openrouter} OpenRouter calls (at most 7 with one retired key) and {} store calls (at most {next_store})",
+        steady.len() - steady_openrouter
+    );
+    if std::env::var("ROTOR_CRASH_CLEAN_ONLY").is_ok() {
+        // Only the call count of one rotation (BENCHMARKS.md); no enumeration.
+        return;
+    }
 
     let mut points = 0;
     let mut killed_points = 0;

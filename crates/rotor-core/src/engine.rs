@@ -64,6 +64,7 @@ mod create;
 mod dry_run;
 mod finish;
 mod init;
+mod key_memo;
 mod reads;
 mod reenable;
 mod retire;
@@ -112,6 +113,7 @@ pub use rollback::RollbackReport;
 pub use sweep::{OrphanKey, References, SweepReport};
 
 use crate::policy::{Policy, PolicyOverrides, TestMode, rotor_tag, tag_of_name};
+use crate::read_cache::ReadCache;
 use crate::record::{KeyRecord, OlderKey};
 use crate::store::{SecretDescription, SecretStore, Stage, StoreError, VersionSelector};
 

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod file;
 pub mod memory;
 pub mod policy;
+pub mod read_cache;
 pub mod record;
 pub mod record_error;
 pub mod store;
@@ -28,6 +29,6 @@ pub use memory::MemoryStore;
 pub use policy::{Policy, PolicyDefaults, PolicyOverrides};
 pub use record::{KeyRecord, OlderKey, RecordError};
 pub use store::{
-    LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo,
-    VersionSelector,
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Snapshot, Stage, StoreError,
+    VersionInfo, VersionSelector,
 };

@@ -119,6 +119,18 @@ impl SecretDescription {
     }
 }
 
+/// What [`SecretStore::snapshot`] returns: the description and, where the backend read them on
+/// the way, the value of every version it lists.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// What [`SecretStore::describe`] would return.
+    pub description: SecretDescription,
+    /// `Some`: every value [`SecretStore::get_value`] would return for the listed versions,
+    /// read by the same requests (a listed version missing here has no value yet). `None`: the
+    /// backend did not read values; ask [`SecretStore::get_value`].
+    pub values: Option<Vec<SecretValue>>,
+}
+
 /// Which version [`SecretStore::get_value`] reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionSelector {
@@ -272,6 +284,15 @@ pub trait SecretStore: Send + Sync {
 
     /// Versions, their stages, rotation settings. `NotFound` if the secret does not exist.
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError>;
+
+    /// [`describe`](Self::describe), plus the values of the listed versions where the backend
+    /// reads them anyway (Vault). The default describes and reads no value.
+    async fn snapshot(&self, secret_id: &str) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            description: self.describe(secret_id).await?,
+            values: None,
+        })
+    }
 
     /// Reads one version's value. `NotFound` when the secret, the version or the stage does not
     /// exist, or when the version exists but has no value yet (a Pending version created by

@@ -20,8 +20,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rotor_core::{
-    LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError, VersionInfo,
-    VersionSelector,
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Snapshot, Stage, StoreError,
+    VersionInfo, VersionSelector,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -770,6 +770,12 @@ impl SecretStore for VaultStore {
     }
 
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
+        self.snapshot(secret_id).await.map(|s| s.description)
+    }
+
+    /// One `describe` reads the application path, the staging path and the previous KV
+    /// version, which hold every staged value: they all come back with the description.
+    async fn snapshot(&self, secret_id: &str) -> Result<Snapshot, StoreError> {
         let view = self.load(secret_id, true).await?;
         if !view.exists {
             return Err(StoreError::not_found(secret_id, "the secret"));
@@ -787,8 +793,13 @@ impl SecretStore for VaultStore {
             .as_ref()
             .filter(|c| c.kv_version > 1)
             .and_then(|c| c.created_at);
-        let versions = view
-            .versions()
+        let staged = view.versions();
+        let values = staged
+            .iter()
+            .filter(|(slot, _)| slot.doc.is_some())
+            .map(|(slot, stages)| value_of(secret_id, slot, stages.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let versions = staged
             .into_iter()
             .map(|(s, stages)| VersionInfo {
                 id: s.id,
@@ -796,11 +807,14 @@ impl SecretStore for VaultStore {
                 created_at: s.created_at,
             })
             .collect();
-        Ok(SecretDescription {
-            secret_id: target(secret_id)?.secret_id(),
-            rotation_enabled,
-            last_rotated,
-            versions,
+        Ok(Snapshot {
+            description: SecretDescription {
+                secret_id: target(secret_id)?.secret_id(),
+                rotation_enabled,
+                last_rotated,
+                versions,
+            },
+            values: Some(values),
         })
     }
 

@@ -15,6 +15,7 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<AbandonReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
         if pending_rotation(&desc).is_none() && !self.has_intents(store, &scope).await? {

@@ -290,6 +290,7 @@ impl Engine {
             .put_pending(secret_id, token, &record.to_secret_string())
             .await
         else {
+            own.stored(token);
             return Ok(());
         };
         let landed = match &e {
@@ -312,7 +313,10 @@ impl Engine {
             _ => Some(false),
         };
         match landed {
-            Some(true) => Ok(()),
+            Some(true) => {
+                own.stored(token);
+                Ok(())
+            }
             Some(false) => {
                 let note = match self
                     .discard_unstored_key(store, scope, own, token, &record.key_hash)
@@ -348,6 +352,7 @@ impl Engine {
 
     /// `DELETE /keys/{hash}`; `Ok(true)` when it was already gone (404).
     pub(super) async fn delete_key(&self, hash: &str) -> Result<bool, rotor_openrouter::Error> {
+        self.forget_key(hash);
         match self.client.delete_key(hash).await {
             Ok(()) => Ok(false),
             Err(e) if e.is_not_found() => Ok(true),

@@ -101,6 +101,7 @@ impl Engine {
         secret_id: &str,
         op: PlanOp,
     ) -> Result<DryRun, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let mut plan = DryRun {
             secret_id: secret_id.to_owned(),
             operation: op.name().to_owned(),

@@ -13,6 +13,7 @@ impl Engine {
         secret_id: &str,
         overrides: Option<PolicyOverrides>,
     ) -> Result<InitReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let token = uuid::Uuid::new_v4().to_string();
         let scope = Scope::new(secret_id, None, Some(&token));
         match store.describe(secret_id).await {

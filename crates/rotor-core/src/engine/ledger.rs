@@ -104,6 +104,9 @@ pub struct Ownership {
     ttl: Duration,
     /// Keys deleted while recovering earlier intents when the lease was taken.
     pub(crate) recovered: Vec<String>,
+    /// Intents whose document this owner stored (their key is recorded; no read needed to
+    /// drop them at release).
+    stored: Vec<String>,
 }
 
 impl Ownership {
@@ -114,6 +117,11 @@ impl Ownership {
             .as_ref()
             .map(|l| l.expires_at)
             .unwrap_or_default()
+    }
+
+    /// Notes that the document of `token`'s intent is stored.
+    pub(crate) fn stored(&mut self, token: &str) {
+        self.stored.push(token.to_owned());
     }
 
     /// Whether an intent for `token` is recorded.
@@ -210,6 +218,7 @@ impl Engine {
                         doc: next,
                         ttl,
                         recovered: Vec::new(),
+                        stored: Vec::new(),
                     };
                 }
                 Err(StoreError::Conflict { .. }) if attempts < 5 => continue,
@@ -340,6 +349,10 @@ impl Engine {
     async fn stored_intents(&self, store: &dyn SecretStore, own: &Ownership) -> Vec<String> {
         let mut out = Vec::new();
         for intent in &own.doc.intents {
+            if own.stored.contains(&intent.token) {
+                out.push(intent.token.clone());
+                continue;
+            }
             let sel = VersionSelector::Version {
                 id: intent.token.clone(),
                 stage: None,

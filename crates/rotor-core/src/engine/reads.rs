@@ -146,7 +146,7 @@ impl Engine {
         which: &'static str,
         hash: &str,
     ) -> Result<Key, EngineError> {
-        match self.client.get_key(hash).await {
+        match self.get_key_once(hash).await {
             Ok(key) => Ok(key),
             Err(e) if e.is_not_found() => Err(EngineError::ForeignKey {
                 scope: scope.clone(),

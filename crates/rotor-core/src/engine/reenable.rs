@@ -19,6 +19,7 @@ impl Engine {
         secret_id: &str,
         key_hash: &str,
     ) -> Result<ReenableReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let scope = Scope::new(secret_id, None, None);
         let mut own = self.take_lease(store, &scope, "reenable").await?;
         let result = self
@@ -61,6 +62,7 @@ impl Engine {
         }
         let key = self.visible_key(&scope, "older", key_hash).await?;
         if key.disabled {
+            self.forget_key(key_hash);
             self.client
                 .update_key(
                     key_hash,

@@ -20,6 +20,7 @@
 //! periods do not move with it). The next rotation's createSecret carries the state forward in the
 //! document it writes anyway.
 
+use crate::read_cache::ReadCache;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -115,6 +116,7 @@ impl Engine {
         secret_id: &str,
         force: bool,
     ) -> Result<RetireReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let mode = if force { Mode::Force } else { Mode::Act };
         self.retire_with_mode(store, secret_id, mode).await
     }
@@ -405,6 +407,7 @@ impl Engine {
                 plan.kept.push(k);
             }
             Action::Disable { then_delete } => {
+                self.forget_key(&k.key_hash);
                 self.client
                     .update_key(
                         &k.key_hash,

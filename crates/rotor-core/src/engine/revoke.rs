@@ -7,6 +7,7 @@
 //!   before: applications reading the store never get a dead key.
 //! * [`Engine::revoke_key`]: deletes one recorded key that is not the current one.
 
+use crate::read_cache::ReadCache;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -41,6 +42,7 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<RevokeReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let started = Instant::now();
         let rotation = self.rotate(store, secret_id).await?;
         let retire = self.retire_with_mode(store, secret_id, Mode::Force).await?;
@@ -74,6 +76,7 @@ impl Engine {
         secret_id: &str,
         key_hash: &str,
     ) -> Result<RevokeReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let scope = Scope::new(secret_id, None, None);
         let mut own = self.take_lease(store, &scope, "revoke").await?;
         let result = self

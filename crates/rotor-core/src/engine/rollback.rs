@@ -10,6 +10,7 @@
 //! usage), and history is kept: the failed version stays as AWSPREVIOUS (rolling back again
 //! restores it while its key is alive).
 
+use crate::read_cache::ReadCache;
 use chrono::{DateTime, Utc};
 use rotor_openrouter::UpdateKeyRequest;
 use serde::Serialize;
@@ -47,6 +48,7 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<RollbackReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let scope = Scope::new(secret_id, None, None);
         let mut own = self.take_lease(store, &scope, "rollback").await?;
         let result = self.rollback_owned(store, secret_id, &mut own).await;
@@ -148,6 +150,7 @@ impl Engine {
         }
         let reenabled = key.disabled;
         if key.disabled {
+            self.forget_key(&previous.key_hash);
             self.client
                 .update_key(
                     &previous.key_hash,

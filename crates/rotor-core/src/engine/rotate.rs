@@ -2,6 +2,7 @@
 
 #![allow(clippy::result_large_err)]
 
+use super::key_memo;
 use super::*;
 
 /// The token of the rotation in progress, or a Precondition error saying there is nothing to
@@ -46,6 +47,7 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<RotationReport, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let token = uuid::Uuid::new_v4().to_string();
         self.rotate_with_token(store, secret_id, &token).await
     }
@@ -59,14 +61,18 @@ impl Engine {
         secret_id: &str,
         token: &str,
     ) -> Result<RotationReport, EngineError> {
-        let scope = Scope::new(secret_id, None, Some(token));
-        // Read-only checks first: a refused rotation takes no lease and changes nothing
-        // (rotate_owned checks again under the lease).
-        self.check_rotatable(store, &scope, token).await?;
-        let mut own = self.take_lease(store, &scope, "rotate").await?;
-        let result = self.rotate_owned(store, secret_id, token, &mut own).await;
-        self.release(store, own).await;
-        result
+        let store: &dyn SecretStore = &ReadCache::new(store);
+        key_memo::with_key_memo(async move {
+            let scope = Scope::new(secret_id, None, Some(token));
+            // Read-only checks first: a refused rotation takes no lease and changes nothing
+            // (rotate_owned checks again under the lease).
+            self.check_rotatable(store, &scope, token).await?;
+            let mut own = self.take_lease(store, &scope, "rotate").await?;
+            let result = self.rotate_owned(store, secret_id, token, &mut own).await;
+            self.release(store, own).await;
+            result
+        })
+        .await
     }
 
     pub(super) async fn check_rotatable(
@@ -171,37 +177,41 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<RotationReport, EngineError> {
-        let scope = Scope::new(secret_id, None, None);
-        let desc = self.describe(store, &scope).await?;
-        if pending_rotation(&desc).is_none() && !self.has_intents(store, &scope).await? {
-            rotation_in_progress(&desc, scope, "resume")?;
-            unreachable!("rotation_in_progress fails when nothing is pending");
-        }
-        let mut own = self.take_lease(store, &scope, "resume").await?;
-        let result = async {
+        let store: &dyn SecretStore = &ReadCache::new(store);
+        key_memo::with_key_memo(async move {
+            let scope = Scope::new(secret_id, None, None);
             let desc = self.describe(store, &scope).await?;
-            let token = match rotation_in_progress(&desc, scope.clone(), "resume") {
-                Ok(token) => token,
-                Err(_) if !own.recovered.is_empty() => {
-                    return Err(EngineError::Precondition {
-                        scope: scope.clone(),
-                        message: format!(
-                            "an interrupted rotation left {} key(s) that were never stored ({}); rotor deleted \
-                             them. No rotation is in progress any more: start a new one with `rotor rotate`",
-                            own.recovered.len(),
-                            own.recovered.join(", ")
-                        ),
-                    });
-                }
-                Err(e) => return Err(e),
-            };
-            let mut report = self.run_steps(store, secret_id, &token, &mut own).await?;
-            report.recovered = std::mem::take(&mut own.recovered);
-            Ok(report)
-        }
-        .await;
-        self.release(store, own).await;
-        result
+            if pending_rotation(&desc).is_none() && !self.has_intents(store, &scope).await? {
+                rotation_in_progress(&desc, scope, "resume")?;
+                unreachable!("rotation_in_progress fails when nothing is pending");
+            }
+            let mut own = self.take_lease(store, &scope, "resume").await?;
+            let result = async {
+                let desc = self.describe(store, &scope).await?;
+                let token = match rotation_in_progress(&desc, scope.clone(), "resume") {
+                    Ok(token) => token,
+                    Err(_) if !own.recovered.is_empty() => {
+                        return Err(EngineError::Precondition {
+                            scope: scope.clone(),
+                            message: format!(
+                                "an interrupted rotation left {} key(s) that were never stored ({}); rotor deleted \
+                                 them. No rotation is in progress any more: start a new one with `rotor rotate`",
+                                own.recovered.len(),
+                                own.recovered.join(", ")
+                            ),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                };
+                let mut report = self.run_steps(store, secret_id, &token, &mut own).await?;
+                report.recovered = std::mem::take(&mut own.recovered);
+                Ok(report)
+            }
+            .await;
+            self.release(store, own).await;
+            result
+        })
+        .await
     }
 
     /// The bound check of [`rotate`](Self::rotate) before it starts anything: the older keys

@@ -70,6 +70,7 @@ impl Engine {
             fields.push("workspace_id".to_owned());
         }
         if !request.is_empty() {
+            self.forget_key(&pending.key_hash);
             self.client
                 .update_key(&pending.key_hash, &request)
                 .await

@@ -12,6 +12,7 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<SecretStatus, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
         let now = self.clock.now();

@@ -2,6 +2,7 @@
 
 #![allow(clippy::result_large_err)]
 
+use super::key_memo;
 use super::*;
 
 /// A step of the rotation contract. Parses from and prints as AWS's names (`createSecret`…).
@@ -134,39 +135,43 @@ impl Engine {
         step: Step,
         token: &str,
     ) -> Result<StepReport, EngineError> {
-        match step {
-            Step::CreateSecret | Step::FinishSecret => {
-                let started = Instant::now();
-                let scope = Scope::new(secret_id, Some(step), Some(token));
-                // AWS's template checks first, read-only: a refused or no-op step takes no lease
-                // and changes nothing.
-                let checked = match self.describe(store, &scope).await {
-                    Ok(desc) => check_token(&desc, &scope),
-                    Err(e) => Err(e),
-                };
-                match checked {
-                    Err(e) => return self.report_step(store, &scope, started, Err(e)),
-                    Ok(TokenState::Current) => {
-                        let done = self.already_current(store, &scope).await;
-                        return self.report_step(store, &scope, started, Ok(done));
+        let store: &dyn SecretStore = &ReadCache::new(store);
+        key_memo::with_key_memo(async move {
+            match step {
+                Step::CreateSecret | Step::FinishSecret => {
+                    let started = Instant::now();
+                    let scope = Scope::new(secret_id, Some(step), Some(token));
+                    // AWS's template checks first, read-only: a refused or no-op step takes no lease
+                    // and changes nothing.
+                    let checked = match self.describe(store, &scope).await {
+                        Ok(desc) => check_token(&desc, &scope),
+                        Err(e) => Err(e),
+                    };
+                    match checked {
+                        Err(e) => return self.report_step(store, &scope, started, Err(e)),
+                        Ok(TokenState::Current) => {
+                            let done = self.already_current(store, &scope).await;
+                            return self.report_step(store, &scope, started, Ok(done));
+                        }
+                        Ok(TokenState::Pending) => {}
                     }
-                    Ok(TokenState::Pending) => {}
+                    let mut own = match self.take_lease(store, &scope, step.as_str()).await {
+                        Ok(own) => own,
+                        Err(e) => return self.report_step(store, &scope, started, Err(e)),
+                    };
+                    let result = self
+                        .step_owned(store, secret_id, step, token, Some(&mut own), false)
+                        .await;
+                    self.release(store, own).await;
+                    result
                 }
-                let mut own = match self.take_lease(store, &scope, step.as_str()).await {
-                    Ok(own) => own,
-                    Err(e) => return self.report_step(store, &scope, started, Err(e)),
-                };
-                let result = self
-                    .step_owned(store, secret_id, step, token, Some(&mut own), false)
-                    .await;
-                self.release(store, own).await;
-                result
+                Step::SetSecret | Step::TestSecret => {
+                    self.step_owned(store, secret_id, step, token, None, false)
+                        .await
+                }
             }
-            Step::SetSecret | Step::TestSecret => {
-                self.step_owned(store, secret_id, step, token, None, false)
-                    .await
-            }
-        }
+        })
+        .await
     }
 
     /// One step; `own` is the lease when the caller holds it (createSecret and finishSecret need

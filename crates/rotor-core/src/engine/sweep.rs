@@ -8,6 +8,7 @@
 //! Keys younger than `min_age` are reported but never deleted (a rotation of a secret that was not
 //! given may have just created one).
 
+use crate::read_cache::ReadCache;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -66,6 +67,7 @@ impl Engine {
         store: &dyn SecretStore,
         secret_id: &str,
     ) -> Result<References, EngineError> {
+        let store: &dyn SecretStore = &ReadCache::new(store);
         let scope = Scope::new(secret_id, None, None);
         let desc = self.describe(store, &scope).await?;
         let mut refs = References::default();

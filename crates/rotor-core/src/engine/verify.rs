@@ -24,7 +24,7 @@ impl Engine {
             message,
         };
 
-        let key = match self.client.get_key(&pending.key_hash).await {
+        let key = match self.get_key_once(&pending.key_hash).await {
             Ok(key) => key,
             Err(e) if e.is_not_found() => {
                 return Err(fail(format!(

@@ -1,0 +1,484 @@
+//! [`ReadCache`]: a [`SecretStore`] decorator that answers repeated reads of a secret from what
+//! it already read, until anything is written.
+//!
+//! The engine wraps the store in one for each operation, so a step reads the secret's stages
+//! and values once (AWS's template describes once per step) however many of its checks look at
+//! them. The rule that keeps this safe: **every write through the cache, the ledger's included,
+//! forgets everything it cached**. So
+//! * a read after the lease is taken (a ledger write) is always fresh: what the engine decides
+//!   under the lease never rests on what it saw before it owned the secret;
+//! * between two writes the worker holds the lease, so no other rotor worker changes the
+//!   secret, and the cached reads are what a fresh read would return;
+//! * the ledger itself is never cached (its reads and check-and-set writes go to the store).
+//!
+//! Backends whose `describe` reads every staged value anyway (Vault reads the application path,
+//! the staging path and the previous KV version) hand them over with
+//! [`SecretStore::snapshot`], so a step's `describe` and its reads of Current, Pending and
+//! Previous cost the three requests of one `describe`.
+//!
+//! Only `NotFound` errors are remembered (as "not there"); any other read error is returned and
+//! forgotten, so a retry reads again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use crate::store::{
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Snapshot, StoreError, VersionSelector,
+};
+
+/// What is known of one secret since the last write.
+#[derive(Default)]
+struct Known {
+    description: Option<SecretDescription>,
+    /// Every value the description lists, when the backend read them all (see [`Snapshot`]).
+    all_values: Option<Vec<SecretValue>>,
+    /// Values read one by one.
+    values: Vec<SecretValue>,
+    /// Selectors a read answered `NotFound`.
+    missing: Vec<VersionSelector>,
+}
+
+impl Known {
+    fn lookup(&self, selector: &VersionSelector) -> Option<Option<SecretValue>> {
+        let matches = |v: &&SecretValue| match selector {
+            VersionSelector::Stage(s) => v.stages.contains(s),
+            VersionSelector::Version { id, stage } => {
+                &v.version_id == id && stage.is_none_or(|s| v.stages.contains(&s))
+            }
+        };
+        if let Some(all) = &self.all_values {
+            return Some(all.iter().find(matches).cloned());
+        }
+        if let Some(found) = self.values.iter().find(matches) {
+            return Some(Some(found.clone()));
+        }
+        if self.missing.contains(selector) {
+            return Some(None);
+        }
+        // What the description says is not there is not there (a version or stage it lists
+        // may still have no value, so it never answers a value).
+        if let Some(desc) = &self.description {
+            let absent = match selector {
+                VersionSelector::Stage(s) => desc.with_stage(*s).is_none(),
+                VersionSelector::Version { id, stage } => match desc.version(id) {
+                    None => true,
+                    Some(v) => stage.is_some_and(|s| !v.has(s)),
+                },
+            };
+            if absent {
+                return Some(None);
+            }
+        }
+        None
+    }
+}
+
+/// A [`SecretStore`] that remembers its reads until the next write (see the module docs).
+pub struct ReadCache<'a> {
+    inner: &'a dyn SecretStore,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Bumped by every write: a read that started before it never fills the cache after it.
+    generation: u64,
+    known: HashMap<String, Known>,
+}
+
+impl<'a> ReadCache<'a> {
+    pub fn new(inner: &'a dyn SecretStore) -> Self {
+        ReadCache {
+            inner,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn forget(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.known.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves nothing half-written worth keeping.
+        self.state.lock().unwrap_or_else(|e| {
+            let mut guard = e.into_inner();
+            guard.generation += 1;
+            guard.known.clear();
+            guard
+        })
+    }
+}
+
+#[async_trait]
+impl SecretStore for ReadCache<'_> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    fn begin_rotation_is_exclusive(&self) -> bool {
+        self.inner.begin_rotation_is_exclusive()
+    }
+
+    fn max_value_bytes(&self) -> Option<usize> {
+        self.inner.max_value_bytes()
+    }
+
+    async fn snapshot(&self, secret_id: &str) -> Result<Snapshot, StoreError> {
+        let generation = {
+            let state = self.lock();
+            if let Some(description) = state
+                .known
+                .get(secret_id)
+                .and_then(|k| k.description.as_ref())
+            {
+                return Ok(Snapshot {
+                    description: description.clone(),
+                    values: state.known[secret_id].all_values.clone(),
+                });
+            }
+            state.generation
+        };
+        let snapshot = self.inner.snapshot(secret_id).await?;
+        let mut state = self.lock();
+        if state.generation == generation {
+            let known = state.known.entry(secret_id.to_owned()).or_default();
+            known.description = Some(snapshot.description.clone());
+            known.all_values = snapshot.values.clone();
+        }
+        Ok(snapshot)
+    }
+
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
+        self.snapshot(secret_id).await.map(|s| s.description)
+    }
+
+    async fn get_value(
+        &self,
+        secret_id: &str,
+        selector: &VersionSelector,
+    ) -> Result<SecretValue, StoreError> {
+        let generation = {
+            let state = self.lock();
+            match state.known.get(secret_id).and_then(|k| k.lookup(selector)) {
+                Some(Some(value)) => return Ok(value),
+                Some(None) => {
+                    return Err(StoreError::not_found(secret_id, selector.to_string()));
+                }
+                None => state.generation,
+            }
+        };
+        let result = self.inner.get_value(secret_id, selector).await;
+        let mut state = self.lock();
+        if state.generation != generation {
+            return result;
+        }
+        let known = state.known.entry(secret_id.to_owned()).or_default();
+        match &result {
+            Ok(value) => known.values.push(value.clone()),
+            Err(StoreError::NotFound { .. }) => known.missing.push(selector.clone()),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn create_secret(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        self.forget();
+        let result = self.inner.create_secret(secret_id, token, value).await;
+        self.forget();
+        result
+    }
+
+    async fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        self.forget();
+        let result = self.inner.begin_rotation(secret_id, token).await;
+        self.forget();
+        result
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        self.forget();
+        let result = self.inner.put_pending(secret_id, token, value).await;
+        self.forget();
+        result
+    }
+
+    async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
+        self.forget();
+        let result = self.inner.promote(secret_id, token, from).await;
+        self.forget();
+        result
+    }
+
+    async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        self.forget();
+        let result = self.inner.clear_pending(secret_id, token).await;
+        self.forget();
+        result
+    }
+
+    async fn read_ledger(&self, secret_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        self.inner.read_ledger(secret_id).await
+    }
+
+    async fn write_ledger(
+        &self,
+        secret_id: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<String, StoreError> {
+        self.forget();
+        let result = self.inner.write_ledger(secret_id, expected, document).await;
+        self.forget();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::store::Stage;
+
+    /// Counts the reads that reach the store.
+    struct Counting {
+        inner: MemoryStore,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SecretStore for Counting {
+        fn backend(&self) -> &'static str {
+            "counting"
+        }
+        async fn describe(&self, s: &str) -> Result<SecretDescription, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.describe(s).await
+        }
+        async fn get_value(
+            &self,
+            s: &str,
+            sel: &VersionSelector,
+        ) -> Result<SecretValue, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_value(s, sel).await
+        }
+        async fn create_secret(
+            &self,
+            s: &str,
+            t: &str,
+            v: &SecretString,
+        ) -> Result<(), StoreError> {
+            self.inner.create_secret(s, t, v).await
+        }
+        async fn begin_rotation(&self, s: &str, t: &str) -> Result<(), StoreError> {
+            self.inner.begin_rotation(s, t).await
+        }
+        async fn put_pending(&self, s: &str, t: &str, v: &SecretString) -> Result<(), StoreError> {
+            self.inner.put_pending(s, t, v).await
+        }
+        async fn promote(&self, s: &str, t: &str, f: &str) -> Result<(), StoreError> {
+            self.inner.promote(s, t, f).await
+        }
+        async fn clear_pending(&self, s: &str, t: &str) -> Result<(), StoreError> {
+            self.inner.clear_pending(s, t).await
+        }
+        async fn read_ledger(&self, s: &str) -> Result<Option<LedgerEntry>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.read_ledger(s).await
+        }
+        async fn write_ledger(
+            &self,
+            s: &str,
+            e: Option<&str>,
+            d: &str,
+        ) -> Result<String, StoreError> {
+            self.inner.write_ledger(s, e, d).await
+        }
+    }
+
+    fn value(text: &str) -> SecretString {
+        SecretString::from(text.to_owned())
+    }
+
+    #[tokio::test]
+    async fn reads_are_answered_once_until_a_write_and_the_ledger_is_never_cached() {
+        let store = Counting {
+            inner: MemoryStore::new(),
+            reads: AtomicUsize::new(0),
+        };
+        store.create_secret("s", "v1", &value("{}")).await.unwrap();
+        let cache = ReadCache::new(&store);
+        let reads = || store.reads.load(Ordering::SeqCst);
+
+        cache.describe("s").await.unwrap();
+        cache.describe("s").await.unwrap();
+        assert_eq!(reads(), 1, "a second describe is answered from the cache");
+        let current = VersionSelector::Stage(Stage::Current);
+        cache.get_value("s", &current).await.unwrap();
+        cache.get_value("s", &current).await.unwrap();
+        cache
+            .get_value(
+                "s",
+                &VersionSelector::version_in_stage("v1", Stage::Current),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            reads(),
+            2,
+            "one read of the value answers every selector of it"
+        );
+        // What the description does not list is not there, without a read.
+        let previous = VersionSelector::Stage(Stage::Previous);
+        assert!(matches!(
+            cache.get_value("s", &previous).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(reads(), 2);
+
+        cache.read_ledger("s").await.unwrap();
+        cache.read_ledger("s").await.unwrap();
+        assert_eq!(reads(), 4, "the ledger is always read from the store");
+
+        // A write (the ledger's too) forgets everything: the next reads see the store.
+        cache.write_ledger("s", None, "{}").await.unwrap();
+        cache.describe("s").await.unwrap();
+        assert_eq!(reads(), 5);
+        cache.begin_rotation("s", "v2").await.unwrap();
+        cache
+            .put_pending("s", "v2", &value("{\"n\":2}"))
+            .await
+            .unwrap();
+        let desc = cache.describe("s").await.unwrap();
+        assert!(desc.version("v2").is_some_and(|v| v.has(Stage::Pending)));
+        cache.promote("s", "v2", "v1").await.unwrap();
+        let now = cache.get_value("s", &current).await.unwrap();
+        assert_eq!(
+            now.version_id, "v2",
+            "after a promote the new Current is read"
+        );
+        let before = cache.get_value("s", &previous).await.unwrap();
+        assert_eq!(before.version_id, "v1");
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_with_every_value_answers_every_read() {
+        /// A backend whose describe reads the values too (as Vault's does).
+        struct Whole(Counting);
+        #[async_trait]
+        impl SecretStore for Whole {
+            fn backend(&self) -> &'static str {
+                "whole"
+            }
+            async fn snapshot(&self, s: &str) -> Result<Snapshot, StoreError> {
+                let description = self.0.describe(s).await?;
+                let mut values = Vec::new();
+                for v in &description.versions {
+                    let sel = VersionSelector::Version {
+                        id: v.id.clone(),
+                        stage: None,
+                    };
+                    if let Ok(value) = self.0.inner.get_value(s, &sel).await {
+                        values.push(value);
+                    }
+                }
+                Ok(Snapshot {
+                    description,
+                    values: Some(values),
+                })
+            }
+            async fn describe(&self, s: &str) -> Result<SecretDescription, StoreError> {
+                self.0.describe(s).await
+            }
+            async fn get_value(
+                &self,
+                s: &str,
+                sel: &VersionSelector,
+            ) -> Result<SecretValue, StoreError> {
+                self.0.get_value(s, sel).await
+            }
+            async fn create_secret(
+                &self,
+                s: &str,
+                t: &str,
+                v: &SecretString,
+            ) -> Result<(), StoreError> {
+                self.0.create_secret(s, t, v).await
+            }
+            async fn begin_rotation(&self, s: &str, t: &str) -> Result<(), StoreError> {
+                self.0.begin_rotation(s, t).await
+            }
+            async fn put_pending(
+                &self,
+                s: &str,
+                t: &str,
+                v: &SecretString,
+            ) -> Result<(), StoreError> {
+                self.0.put_pending(s, t, v).await
+            }
+            async fn promote(&self, s: &str, t: &str, f: &str) -> Result<(), StoreError> {
+                self.0.promote(s, t, f).await
+            }
+            async fn clear_pending(&self, s: &str, t: &str) -> Result<(), StoreError> {
+                self.0.clear_pending(s, t).await
+            }
+            async fn read_ledger(&self, s: &str) -> Result<Option<LedgerEntry>, StoreError> {
+                self.0.read_ledger(s).await
+            }
+            async fn write_ledger(
+                &self,
+                s: &str,
+                e: Option<&str>,
+                d: &str,
+            ) -> Result<String, StoreError> {
+                self.0.write_ledger(s, e, d).await
+            }
+        }
+        let store = Whole(Counting {
+            inner: MemoryStore::new(),
+            reads: AtomicUsize::new(0),
+        });
+        store.create_secret("s", "v1", &value("{}")).await.unwrap();
+        store.begin_rotation("s", "v2").await.unwrap();
+        let cache = ReadCache::new(&store);
+        cache.describe("s").await.unwrap();
+        assert_eq!(store.0.reads.load(Ordering::SeqCst), 1);
+        let cur = cache
+            .get_value("s", &VersionSelector::Stage(Stage::Current))
+            .await
+            .unwrap();
+        assert_eq!(cur.version_id, "v1");
+        // The pending version is listed but has no value yet: not found, from the snapshot.
+        assert!(matches!(
+            cache
+                .get_value(
+                    "s",
+                    &VersionSelector::version_in_stage("v2", Stage::Pending)
+                )
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(
+            store.0.reads.load(Ordering::SeqCst),
+            1,
+            "every read came from the one snapshot"
+        );
+    }
+}
