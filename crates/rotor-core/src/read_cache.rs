@@ -3,13 +3,20 @@
 //!
 //! The engine wraps the store in one for each operation, so a step reads the secret's stages
 //! and values once (AWS's template describes once per step) however many of its checks look at
-//! them. The rule that keeps this safe: **every write through the cache, the ledger's included,
-//! forgets everything it cached**. So
-//! * a read after the lease is taken (a ledger write) is always fresh: what the engine decides
-//!   under the lease never rests on what it saw before it owned the secret;
-//! * between two writes the worker holds the lease, so no other rotor worker changes the
-//!   secret, and the cached reads are what a fresh read would return;
-//! * the ledger itself is never cached (its reads and check-and-set writes go to the store).
+//! them. The rules that keep this safe:
+//! * **Every write forgets what was read before it.** A version write (`begin_rotation`,
+//!   `put_pending`, `promote`, ...) or a failed ledger write forgets everything, the ledger
+//!   included.
+//! * **A successful ledger check-and-set keeps only what was read after the ledger revision it
+//!   replaced was seen.** Every rotor worker changes a secret only while it holds the lease, and
+//!   takes, renews and releases the lease by ledger writes. If the ledger still had revision `r`
+//!   when this worker's check-and-set from `r` succeeded, no worker took or released the lease
+//!   between this worker seeing `r` and its write, so what it read in between is what a read
+//!   after the write would return. What it read before seeing `r` is forgotten. So what the
+//!   engine decides under the lease never rests on a read made before the ledger showed the
+//!   secret free.
+//! * A ledger read is answered from the cache until the next write; a stale one can only make a
+//!   check-and-set fail (which forgets everything) or report a lease as busy that just ended.
 //!
 //! Backends whose `describe` reads every staged value anyway (Vault reads the application path,
 //! the staging path and the previous KV version) hand them over with
@@ -17,7 +24,8 @@
 //! Previous cost the three requests of one `describe`.
 //!
 //! Only `NotFound` errors are remembered (as "not there"); any other read error is returned and
-//! forgotten, so a retry reads again.
+//! forgotten, so a retry reads again. Every remembered read carries a sequence number, so the
+//! ledger rule can tell what was read after which ledger revision.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,19 +37,34 @@ use crate::store::{
     LedgerEntry, SecretDescription, SecretStore, SecretValue, Snapshot, StoreError, VersionSelector,
 };
 
-/// What is known of one secret since the last write.
+/// What is known of one secret since the last write; each item with the sequence number of
+/// the read that produced it.
 #[derive(Default)]
 struct Known {
-    description: Option<SecretDescription>,
-    /// Every value the description lists, when the backend read them all (see [`Snapshot`]).
-    all_values: Option<Vec<SecretValue>>,
+    /// The description and, when the backend read them all (see [`Snapshot`]), every value.
+    snapshot: Option<(u64, SecretDescription, Option<Vec<SecretValue>>)>,
     /// Values read one by one.
-    values: Vec<SecretValue>,
+    values: Vec<(u64, SecretValue)>,
     /// Selectors a read answered `NotFound`.
-    missing: Vec<VersionSelector>,
+    missing: Vec<(u64, VersionSelector)>,
+    /// The ledger as last read or written, and the sequence number of that moment.
+    ledger: Option<(u64, Option<LedgerEntry>)>,
 }
 
 impl Known {
+    /// Keeps only what was read after sequence number `after`.
+    fn keep_after(&mut self, after: u64) {
+        if self
+            .snapshot
+            .as_ref()
+            .is_some_and(|(seq, ..)| *seq <= after)
+        {
+            self.snapshot = None;
+        }
+        self.values.retain(|(seq, _)| *seq > after);
+        self.missing.retain(|(seq, _)| *seq > after);
+    }
+
     fn lookup(&self, selector: &VersionSelector) -> Option<Option<SecretValue>> {
         let matches = |v: &&SecretValue| match selector {
             VersionSelector::Stage(s) => v.stages.contains(s),
@@ -49,18 +72,18 @@ impl Known {
                 &v.version_id == id && stage.is_none_or(|s| v.stages.contains(&s))
             }
         };
-        if let Some(all) = &self.all_values {
+        if let Some((_, _, Some(all))) = &self.snapshot {
             return Some(all.iter().find(matches).cloned());
         }
-        if let Some(found) = self.values.iter().find(matches) {
+        if let Some((_, found)) = self.values.iter().find(|(_, v)| matches(&v)) {
             return Some(Some(found.clone()));
         }
-        if self.missing.contains(selector) {
+        if self.missing.iter().any(|(_, m)| m == selector) {
             return Some(None);
         }
         // What the description says is not there is not there (a version or stage it lists
         // may still have no value, so it never answers a value).
-        if let Some(desc) = &self.description {
+        if let Some((_, desc, _)) = &self.snapshot {
             let absent = match selector {
                 VersionSelector::Stage(s) => desc.with_stage(*s).is_none(),
                 VersionSelector::Version { id, stage } => match desc.version(id) {
@@ -86,7 +109,16 @@ pub struct ReadCache<'a> {
 struct State {
     /// Bumped by every write: a read that started before it never fills the cache after it.
     generation: u64,
+    /// Numbers every remembered read, in order.
+    seq: u64,
     known: HashMap<String, Known>,
+}
+
+impl State {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
 }
 
 impl<'a> ReadCache<'a> {
@@ -131,14 +163,12 @@ impl SecretStore for ReadCache<'_> {
     async fn snapshot(&self, secret_id: &str) -> Result<Snapshot, StoreError> {
         let generation = {
             let state = self.lock();
-            if let Some(description) = state
-                .known
-                .get(secret_id)
-                .and_then(|k| k.description.as_ref())
+            if let Some((_, description, values)) =
+                state.known.get(secret_id).and_then(|k| k.snapshot.as_ref())
             {
                 return Ok(Snapshot {
                     description: description.clone(),
-                    values: state.known[secret_id].all_values.clone(),
+                    values: values.clone(),
                 });
             }
             state.generation
@@ -146,9 +176,9 @@ impl SecretStore for ReadCache<'_> {
         let snapshot = self.inner.snapshot(secret_id).await?;
         let mut state = self.lock();
         if state.generation == generation {
+            let seq = state.next_seq();
             let known = state.known.entry(secret_id.to_owned()).or_default();
-            known.description = Some(snapshot.description.clone());
-            known.all_values = snapshot.values.clone();
+            known.snapshot = Some((seq, snapshot.description.clone(), snapshot.values.clone()));
         }
         Ok(snapshot)
     }
@@ -177,10 +207,11 @@ impl SecretStore for ReadCache<'_> {
         if state.generation != generation {
             return result;
         }
+        let seq = state.next_seq();
         let known = state.known.entry(secret_id.to_owned()).or_default();
         match &result {
-            Ok(value) => known.values.push(value.clone()),
-            Err(StoreError::NotFound { .. }) => known.missing.push(selector.clone()),
+            Ok(value) => known.values.push((seq, value.clone())),
+            Err(StoreError::NotFound { .. }) => known.missing.push((seq, selector.clone())),
             Err(_) => {}
         }
         result
@@ -232,7 +263,21 @@ impl SecretStore for ReadCache<'_> {
     }
 
     async fn read_ledger(&self, secret_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
-        self.inner.read_ledger(secret_id).await
+        let generation = {
+            let state = self.lock();
+            if let Some((_, entry)) = state.known.get(secret_id).and_then(|k| k.ledger.as_ref()) {
+                return Ok(entry.clone());
+            }
+            state.generation
+        };
+        let entry = self.inner.read_ledger(secret_id).await?;
+        let mut state = self.lock();
+        if state.generation == generation {
+            let seq = state.next_seq();
+            let known = state.known.entry(secret_id.to_owned()).or_default();
+            known.ledger = Some((seq, entry.clone()));
+        }
+        Ok(entry)
     }
 
     async fn write_ledger(
@@ -241,9 +286,37 @@ impl SecretStore for ReadCache<'_> {
         expected: Option<&str>,
         document: &str,
     ) -> Result<String, StoreError> {
-        self.forget();
+        // The moment this worker saw the revision it replaces, if it did through this cache.
+        let seen = {
+            let mut state = self.lock();
+            state.generation += 1;
+            state
+                .known
+                .get(secret_id)
+                .and_then(|k| k.ledger.as_ref())
+                .filter(|(_, entry)| entry.as_ref().map(|e| e.revision.as_str()) == expected)
+                .map(|(seq, _)| *seq)
+        };
         let result = self.inner.write_ledger(secret_id, expected, document).await;
-        self.forget();
+        let mut state = self.lock();
+        state.generation += 1;
+        match (&result, seen) {
+            (Ok(revision), Some(seen)) => {
+                let mut known = state.known.remove(secret_id).unwrap_or_default();
+                state.known.clear();
+                known.keep_after(seen);
+                known.ledger = Some((
+                    state.seq + 1,
+                    Some(LedgerEntry {
+                        revision: revision.clone(),
+                        document: document.to_owned(),
+                    }),
+                ));
+                state.seq += 1;
+                state.known.insert(secret_id.to_owned(), known);
+            }
+            _ => state.known.clear(),
+        }
         result
     }
 }
@@ -355,12 +428,36 @@ mod tests {
 
         cache.read_ledger("s").await.unwrap();
         cache.read_ledger("s").await.unwrap();
-        assert_eq!(reads(), 4, "the ledger is always read from the store");
+        assert_eq!(reads(), 3, "the ledger is read once until a write");
 
-        // A write (the ledger's too) forgets everything: the next reads see the store.
+        // A ledger check-and-set from the revision seen keeps only what was read after the
+        // ledger was seen: the describe above came before it, so it is read again.
         cache.write_ledger("s", None, "{}").await.unwrap();
         cache.describe("s").await.unwrap();
+        assert_eq!(reads(), 4);
+        // Read after the ledger's revision was seen (the write above): kept across the next
+        // check-and-set from that revision.
+        let rev = cache.read_ledger("s").await.unwrap().unwrap().revision;
+        assert_eq!(reads(), 4, "the written ledger is known without a read");
+        let rev2 = cache
+            .write_ledger("s", Some(&rev), "{\"a\":1}")
+            .await
+            .unwrap();
+        cache.describe("s").await.unwrap();
+        assert_eq!(
+            reads(),
+            4,
+            "what was read after seeing the revision survives the write"
+        );
+        // A check-and-set that fails forgets everything.
+        assert!(cache.write_ledger("s", Some(&rev), "{}").await.is_err());
+        cache.describe("s").await.unwrap();
         assert_eq!(reads(), 5);
+        assert_eq!(
+            cache.read_ledger("s").await.unwrap().unwrap().revision,
+            rev2
+        );
+        assert_eq!(reads(), 6);
         cache.begin_rotation("s", "v2").await.unwrap();
         cache
             .put_pending("s", "v2", &value("{\"n\":2}"))

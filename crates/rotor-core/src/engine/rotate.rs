@@ -65,7 +65,10 @@ impl Engine {
         key_memo::with_key_memo(async move {
             let scope = Scope::new(secret_id, None, Some(token));
             // Read-only checks first: a refused rotation takes no lease and changes nothing
-            // (rotate_owned checks again under the lease).
+            // (rotate_owned checks again under the lease). The ledger is read before them, so
+            // the lease's check-and-set from that revision lets these reads stand
+            // (read_cache.rs).
+            let _ = store.read_ledger(secret_id).await;
             self.check_rotatable(store, &scope, token).await?;
             let mut own = self.take_lease(store, &scope, "rotate").await?;
             let result = self.rotate_owned(store, secret_id, token, &mut own).await;
@@ -180,6 +183,8 @@ impl Engine {
         let store: &dyn SecretStore = &ReadCache::new(store);
         key_memo::with_key_memo(async move {
             let scope = Scope::new(secret_id, None, None);
+            // The ledger first, so the lease's check-and-set lets the reads below stand.
+            let _ = store.read_ledger(secret_id).await;
             let desc = self.describe(store, &scope).await?;
             if pending_rotation(&desc).is_none() && !self.has_intents(store, &scope).await? {
                 rotation_in_progress(&desc, scope, "resume")?;

@@ -142,7 +142,9 @@ impl Engine {
                     let started = Instant::now();
                     let scope = Scope::new(secret_id, Some(step), Some(token));
                     // AWS's template checks first, read-only: a refused or no-op step takes no lease
-                    // and changes nothing.
+                    // and changes nothing. The ledger is read before them, so the lease's
+                    // check-and-set from that revision lets these reads stand (read_cache.rs).
+                    let _ = store.read_ledger(secret_id).await;
                     let checked = match self.describe(store, &scope).await {
                         Ok(desc) => check_token(&desc, &scope),
                         Err(e) => Err(e),
