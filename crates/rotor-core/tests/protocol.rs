@@ -58,7 +58,7 @@ async fn assert_no_orphan(env: &Env, store: &dyn SecretStore, what: &str) {
             recorded.extend(doc.referenced_hashes().map(str::to_owned));
         }
     }
-    for hash in live_hashes(&env).await {
+    for hash in live_hashes(env).await {
         assert!(
             recorded.contains(&hash),
             "{what}: live key {hash} is recorded nowhere"
