@@ -6,13 +6,14 @@
 
 mod common;
 
+use rotor_testkit::stores::aws;
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::{Client as SmClient, types::RotationRulesType};
 use common::runtime_api::Bootstrap;
 use rotor_aws::SecretsManagerStore;
 use rotor_core::{engine::Engine, policy::Policy};
-use rotor_emulator::EmulatorConfig;
 use rotor_openrouter::{ApiKey, Client, ClientConfig};
 use serde_json::json;
 
@@ -40,13 +41,11 @@ async fn bench_bootstrap() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let emulator = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator");
-    let config = common::sdk_config().await;
+    let emulator = rotor_testkit::emulator::start().await;
+    let config = aws::sdk_config().await;
     let sm = SmClient::new(&config);
     let store = SecretsManagerStore::new(&config);
-    let prefix = common::fresh_prefix("bench");
+    let prefix = aws::fresh_prefix("bench");
     let mgmt = format!("{prefix}-mgmt");
     sm.create_secret()
         .name(&mgmt)
@@ -160,7 +159,7 @@ async fn spawn(binary: &str, base_url: &str, mgmt: &str) -> Bootstrap {
     Bootstrap::spawn(
         binary,
         &[
-            ("AWS_ENDPOINT_URL", common::aws_endpoint()),
+            ("AWS_ENDPOINT_URL", aws::endpoint()),
             ("OPENROUTER_BASE_URL", base_url.to_owned()),
             ("OPENROUTER_MANAGEMENT_KEY_SECRET_ID", mgmt.to_owned()),
             ("ROTOR_GRACE_PERIOD", "0s".to_owned()),

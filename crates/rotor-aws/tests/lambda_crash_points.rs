@@ -11,6 +11,8 @@
 
 mod common;
 
+use rotor_testkit::stores::aws;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +21,8 @@ use aws_sdk_secretsmanager::{Client as SmClient, types::RotationRulesType};
 use common::runtime_api::Bootstrap;
 use rotor_aws::SecretsManagerStore;
 use rotor_core::{engine::Engine, policy::Policy};
+use rotor_emulator::RunningEmulator;
 use rotor_emulator::crash_proxy::{self, KillPlan, When};
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
 use rotor_openrouter::{ApiKey, Client, ClientConfig};
 use serde_json::{Value, json};
 
@@ -40,13 +42,11 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let emulator = rotor_emulator::start(EmulatorConfig::default())
-            .await
-            .expect("start emulator");
-        let config = common::sdk_config().await;
+        let emulator = rotor_testkit::emulator::start().await;
+        let config = aws::sdk_config().await;
         let sm = SmClient::new(&config);
         let store = SecretsManagerStore::new(&config);
-        let prefix = common::fresh_prefix("lcrash");
+        let prefix = aws::fresh_prefix("lcrash");
         let mgmt_secret = format!("{prefix}-mgmt");
         sm.create_secret()
             .name(&mgmt_secret)
@@ -86,7 +86,7 @@ impl World {
             .trim_end_matches("/api/v1")
             .to_owned();
         let or_proxy = crash_proxy::start("openrouter", &origin, plan.clone()).await;
-        let aws_proxy = crash_proxy::start("aws", &common::aws_endpoint(), plan.clone()).await;
+        let aws_proxy = crash_proxy::start("aws", &aws::endpoint(), plan.clone()).await;
         World {
             emulator,
             sm,
@@ -114,7 +114,7 @@ impl World {
         let (aws, or) = if proxied {
             (self.aws_proxy.clone(), format!("{}/api/v1", self.or_proxy))
         } else {
-            (common::aws_endpoint(), self.emulator.base_url())
+            (aws::endpoint(), self.emulator.base_url())
         };
         Bootstrap::spawn(
             env!("CARGO_BIN_EXE_bootstrap"),

@@ -5,13 +5,15 @@
 
 mod common;
 
+use rotor_testkit::stores::aws;
+
 use std::collections::BTreeSet;
 
 use aws_sdk_secretsmanager::{Client as SmClient, types::RotationRulesType};
 use common::runtime_api::{Bootstrap, Outcome};
 use rotor_aws::SecretsManagerStore;
 use rotor_core::{engine::Engine, policy::Policy};
-use rotor_emulator::{EmulatorConfig, RunningEmulator, control::FaultKind};
+use rotor_emulator::{RunningEmulator, control::FaultKind};
 use rotor_openrouter::{ApiKey, Client, ClientConfig};
 use serde_json::{Value, json};
 
@@ -30,13 +32,11 @@ impl World {
     /// (never-executing) Lambda function for RotateSecret, and an application secret made by
     /// the engine's `init` (what `rotor init aws://…` calls).
     async fn new(what: &str, mgmt_value: Option<String>) -> World {
-        let emulator = rotor_emulator::start(EmulatorConfig::default())
-            .await
-            .expect("start emulator");
-        let config = common::sdk_config().await;
+        let emulator = rotor_testkit::emulator::start().await;
+        let config = aws::sdk_config().await;
         let sm = SmClient::new(&config);
         let store = SecretsManagerStore::new(&config);
-        let prefix = common::fresh_prefix(what);
+        let prefix = aws::fresh_prefix(what);
         let mgmt_secret = format!("{prefix}-mgmt");
         let mk = emulator.management_key().to_owned();
         sm.create_secret()
@@ -84,7 +84,7 @@ impl World {
         Bootstrap::spawn(
             env!("CARGO_BIN_EXE_bootstrap"),
             &[
-                ("AWS_ENDPOINT_URL", common::aws_endpoint()),
+                ("AWS_ENDPOINT_URL", aws::endpoint()),
                 ("OPENROUTER_BASE_URL", self.emulator.base_url()),
                 (
                     "OPENROUTER_MANAGEMENT_KEY_SECRET_ID",

@@ -6,29 +6,19 @@
 //! emulator's completions endpoint, which keys are alive, what the current document records.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use rotor_core::engine::{DeleteReason, Engine, ErrorKind, ManualClock, RetireDecision};
+use rotor_core::engine::{DeleteReason, ErrorKind, RetireDecision};
 use rotor_core::policy::{Policy, is_rotor_key_name};
 use rotor_core::record::RetireReason;
-use rotor_core::{FileStore, KeyRecord, MemoryStore, SecretStore, Stage, VersionSelector};
-use rotor_emulator::EmulatorConfig;
-use rotor_emulator::control::ControlClient;
-use rotor_openrouter::{ApiKey, Client, ClientConfig, CreateKeyRequest, RetryPolicy};
+use rotor_core::{KeyRecord, MemoryStore, SecretStore, Stage, VersionSelector};
+use rotor_openrouter::{ApiKey, CreateKeyRequest};
+use rotor_testkit::Env;
+use rotor_testkit::stores::{self, FileFixture};
 
 const SECRET: &str = "prod/app";
 const MODEL: &str = "openai/gpt-4o-mini";
 const MIN: Duration = Duration::from_secs(60);
-
-struct Env {
-    _emu: rotor_emulator::RunningEmulator,
-    control: ControlClient,
-    client: Client,
-    clock: ManualClock,
-    engine: Engine,
-}
 
 /// Grace 1 h, observation window 30 min, max wait 1 day, disable delay 10 min.
 fn policy(disable_first: bool) -> Policy {
@@ -42,35 +32,6 @@ fn policy(disable_first: bool) -> Policy {
     }
 }
 
-async fn env_with(policy: Policy) -> Env {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts");
-    let mut config = ClientConfig::new(emu.base_url(), ApiKey::new(emu.management_key()));
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_elapsed: Duration::from_secs(5),
-    };
-    let client = Client::new(config).expect("client builds");
-    let clock = ManualClock::new(Utc::now());
-    let engine = Engine::new(client.clone(), policy).with_clock(Arc::new(clock.clone()));
-    Env {
-        control: emu.control(),
-        _emu: emu,
-        client,
-        clock,
-        engine,
-    }
-}
-
-fn file_store() -> (tempfile::TempDir, FileStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = FileStore::open(dir.path().join("secrets")).expect("file store");
-    (dir, store)
-}
-
 /// What an application reads: the current document.
 async fn app_reads(store: &dyn SecretStore) -> KeyRecord {
     let v = store
@@ -80,27 +41,12 @@ async fn app_reads(store: &dyn SecretStore) -> KeyRecord {
     KeyRecord::parse(&v.value, SECRET).expect("current document parses")
 }
 
-async fn works(env: &Env, key: &ApiKey) -> bool {
-    env.client.chat_completion(key, MODEL).await.is_ok()
-}
-
 /// The HTTP status a completion with `key` gets (200 when it works).
 async fn completion_status(env: &Env, key: &ApiKey) -> u16 {
     match env.client.chat_completion(key, MODEL).await {
         Ok(_) => 200,
         Err(e) => e.status().unwrap_or(0),
     }
-}
-
-async fn alive(env: &Env) -> BTreeSet<String> {
-    env.control
-        .keys()
-        .await
-        .expect("emulator keys")
-        .into_iter()
-        .filter(|k| !k.deleted)
-        .map(|k| k.hash)
-        .collect()
 }
 
 /// Every alive rotor key is recorded by the current document (its key or an older key).
@@ -140,8 +86,8 @@ fn decision_of<'a>(r: &'a rotor_core::engine::RetireReport, hash: &str) -> &'a R
 
 #[tokio::test(flavor = "multi_thread")]
 async fn growing_usage_is_never_deleted_and_turns_stuck_after_the_maximum_wait_until_forced() {
-    let env = env_with(policy(false)).await;
-    let (_dir, store) = file_store();
+    let env = Env::with_policy(policy(false)).await;
+    let FileFixture { dir: _dir, store } = stores::file();
     let (old, new) = rotated_once(&env, &store).await;
 
     // Inside the grace period: nothing happens, nothing is written.
@@ -154,7 +100,7 @@ async fn growing_usage_is_never_deleted_and_turns_stuck_after_the_maximum_wait_u
 
     // Past grace, the old key still gets traffic: rotor samples and keeps observing.
     env.clock.advance(61 * MIN);
-    assert!(works(&env, &old.api_key).await);
+    assert!(env.key_works(&old.api_key).await);
     let r = env.engine.retire(&store, SECRET, false).await.unwrap();
     assert!(matches!(
         decision_of(&r, &old.key_hash),
@@ -169,10 +115,10 @@ async fn growing_usage_is_never_deleted_and_turns_stuck_after_the_maximum_wait_u
     );
     assert_eq!(doc.older_keys.len(), 1);
     assert_eq!(doc.older_keys[0].usage_samples.len(), 1);
-    assert!(works(&env, &new.api_key).await);
+    assert!(env.key_works(&new.api_key).await);
 
     // Traffic continues for a window: observing again, usage grew, still alive.
-    assert!(works(&env, &old.api_key).await);
+    assert!(env.key_works(&old.api_key).await);
     env.clock.advance(31 * MIN);
     let r = env.engine.retire(&store, SECRET, false).await.unwrap();
     assert!(matches!(
@@ -182,11 +128,11 @@ async fn growing_usage_is_never_deleted_and_turns_stuck_after_the_maximum_wait_u
             ..
         }
     ));
-    assert!(alive(&env).await.contains(&old.key_hash));
+    assert!(env.live_keys().await.contains(&old.key_hash));
 
     // The next rotation keeps the draining key alive and recorded, with its samples.
     env.engine.rotate(&store, SECRET).await.unwrap();
-    assert!(alive(&env).await.contains(&old.key_hash));
+    assert!(env.live_keys().await.contains(&old.key_hash));
     let doc = app_reads(&store).await;
     let entry = doc
         .older_keys
@@ -197,7 +143,7 @@ async fn growing_usage_is_never_deleted_and_turns_stuck_after_the_maximum_wait_u
     assert_recorded(&env, &store, "after a rotation while draining").await;
 
     // A day past grace and still in use: stuck, reported, not deleted.
-    assert!(works(&env, &old.api_key).await);
+    assert!(env.key_works(&old.api_key).await);
     env.clock.advance(25 * 60 * MIN);
     let r = env.engine.retire(&store, SECRET, false).await.unwrap();
     assert!(r.stuck, "{r:?}");
@@ -206,7 +152,7 @@ async fn growing_usage_is_never_deleted_and_turns_stuck_after_the_maximum_wait_u
         RetireDecision::Stuck { usage_growth, .. } if *usage_growth > 0.0
     ));
     assert!(
-        works(&env, &old.api_key).await,
+        env.key_works(&old.api_key).await,
         "a stuck key is not deleted"
     );
     let status = env.engine.status(&store, SECRET).await.unwrap();
@@ -221,19 +167,19 @@ async fn growing_usage_is_never_deleted_and_turns_stuck_after_the_maximum_wait_u
     // --force deletes it anyway.
     let r = env.engine.retire(&store, SECRET, true).await.unwrap();
     assert!(r.retired.iter().any(|k| k.key_hash == old.key_hash));
-    assert!(!works(&env, &old.api_key).await);
-    assert!(!alive(&env).await.contains(&old.key_hash));
+    assert!(!env.key_works(&old.api_key).await);
+    assert!(!env.live_keys().await.contains(&old.key_hash));
     let doc = app_reads(&store).await;
     assert!(doc.older_keys.iter().all(|k| k.key_hash != old.key_hash));
-    assert!(works(&env, &doc.api_key).await);
+    assert!(env.key_works(&doc.api_key).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drained_key_is_deleted_after_one_quiet_observation_window() {
-    let env = env_with(policy(false)).await;
+    let env = Env::with_policy(policy(false)).await;
     let store = MemoryStore::new();
     let (old, new) = rotated_once(&env, &store).await;
-    assert!(works(&env, &old.api_key).await);
+    assert!(env.key_works(&old.api_key).await);
 
     env.clock.advance(61 * MIN);
     let r = env.engine.retire(&store, SECRET, false).await.unwrap();
@@ -251,7 +197,7 @@ async fn a_drained_key_is_deleted_after_one_quiet_observation_window() {
             ..
         }
     ));
-    assert!(alive(&env).await.contains(&old.key_hash));
+    assert!(env.live_keys().await.contains(&old.key_hash));
 
     env.clock.advance(11 * MIN);
     let r = env.engine.retire(&store, SECRET, false).await.unwrap();
@@ -262,18 +208,21 @@ async fn a_drained_key_is_deleted_after_one_quiet_observation_window() {
             already_gone: false
         }
     ));
-    assert!(!alive(&env).await.contains(&old.key_hash));
+    assert!(!env.live_keys().await.contains(&old.key_hash));
     let doc = app_reads(&store).await;
     assert_eq!(doc.key_hash, new.key_hash);
     assert!(doc.older_keys.is_empty(), "the retired key is forgotten");
-    assert!(works(&env, &new.api_key).await);
-    assert_eq!(alive(&env).await, BTreeSet::from([new.key_hash.clone()]));
+    assert!(env.key_works(&new.api_key).await);
+    assert_eq!(
+        env.live_keys().await,
+        BTreeSet::from([new.key_hash.clone()])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn disable_first_disables_then_deletes_and_reenable_brings_the_key_back() {
-    let env = env_with(policy(true)).await;
-    let (_dir, store) = file_store();
+    let env = Env::with_policy(policy(true)).await;
+    let FileFixture { dir: _dir, store } = stores::file();
     let (old, _new) = rotated_once(&env, &store).await;
 
     env.clock.advance(61 * MIN);
@@ -287,7 +236,7 @@ async fn disable_first_disables_then_deletes_and_reenable_brings_the_key_back() 
     ));
     // Disabled: rejected at completions with 401, but alive and recorded.
     assert_eq!(completion_status(&env, &old.api_key).await, 401);
-    assert!(alive(&env).await.contains(&old.key_hash));
+    assert!(env.live_keys().await.contains(&old.key_hash));
     let doc = app_reads(&store).await;
     assert!(doc.older_keys[0].disabled_at.is_some());
 
@@ -298,7 +247,7 @@ async fn disable_first_disables_then_deletes_and_reenable_brings_the_key_back() 
         .await
         .unwrap();
     assert!(re.was_disabled);
-    assert!(works(&env, &old.api_key).await);
+    assert!(env.key_works(&old.api_key).await);
     let doc = app_reads(&store).await;
     assert_eq!(
         doc.older_keys[0].retire_reason,
@@ -332,14 +281,14 @@ async fn disable_first_disables_then_deletes_and_reenable_brings_the_key_back() 
             ..
         }
     ));
-    assert!(!alive(&env).await.contains(&old.key_hash));
+    assert!(!env.live_keys().await.contains(&old.key_hash));
     assert_eq!(completion_status(&env, &old.api_key).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_restores_a_working_key_and_the_failed_key_is_retired_later() {
-    let env = env_with(policy(false)).await;
-    let (_dir, store) = file_store();
+    let env = Env::with_policy(policy(false)).await;
+    let FileFixture { dir: _dir, store } = stores::file();
     let (old, failed) = rotated_once(&env, &store).await;
 
     let r = env.engine.rollback(&store, SECRET).await.unwrap();
@@ -347,7 +296,7 @@ async fn rollback_restores_a_working_key_and_the_failed_key_is_retired_later() {
     assert_eq!(r.failed_key_hash, failed.key_hash);
     let doc = app_reads(&store).await;
     assert_eq!(doc.key_hash, old.key_hash, "applications read the old key");
-    assert!(works(&env, &doc.api_key).await);
+    assert!(env.key_works(&doc.api_key).await);
     let entry = doc
         .older_keys
         .iter()
@@ -356,7 +305,7 @@ async fn rollback_restores_a_working_key_and_the_failed_key_is_retired_later() {
     assert_eq!(entry.retire_reason, Some(RetireReason::RolledBack));
     assert_recorded(&env, &store, "after rollback").await;
     // The failed key still works for whoever holds it, during its grace period.
-    assert!(works(&env, &failed.api_key).await);
+    assert!(env.key_works(&failed.api_key).await);
 
     // Past grace and quiet for a window: retired.
     env.clock.advance(61 * MIN);
@@ -364,13 +313,13 @@ async fn rollback_restores_a_working_key_and_the_failed_key_is_retired_later() {
     env.clock.advance(31 * MIN);
     let rr = env.engine.retire(&store, SECRET, false).await.unwrap();
     assert!(rr.retired.iter().any(|k| k.key_hash == failed.key_hash));
-    assert!(!alive(&env).await.contains(&failed.key_hash));
+    assert!(!env.live_keys().await.contains(&failed.key_hash));
     assert_eq!(app_reads(&store).await.key_hash, old.key_hash);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_reenables_a_disabled_previous_key() {
-    let env = env_with(policy(true)).await;
+    let env = Env::with_policy(policy(true)).await;
     let store = MemoryStore::new();
     let (old, _) = rotated_once(&env, &store).await;
     env.client
@@ -386,13 +335,13 @@ async fn rollback_reenables_a_disabled_previous_key() {
     assert_eq!(completion_status(&env, &old.api_key).await, 401);
     let r = env.engine.rollback(&store, SECRET).await.unwrap();
     assert!(r.reenabled);
-    assert!(works(&env, &app_reads(&store).await.api_key).await);
+    assert!(env.key_works(&app_reads(&store).await.api_key).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_is_refused_when_the_previous_key_is_gone() {
-    let env = env_with(policy(false)).await;
-    let (_dir, store) = file_store();
+    let env = Env::with_policy(policy(false)).await;
+    let FileFixture { dir: _dir, store } = stores::file();
     let (old, new) = rotated_once(&env, &store).await;
     env.client.delete_key(&old.key_hash).await.unwrap();
     let before = app_reads(&store).await;
@@ -410,26 +359,29 @@ async fn rollback_is_refused_when_the_previous_key_is_gone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn revoke_deletes_the_leaked_key_at_once_and_the_application_keeps_working() {
-    let env = env_with(policy(false)).await;
-    let (_dir, store) = file_store();
+    let env = Env::with_policy(policy(false)).await;
+    let FileFixture { dir: _dir, store } = stores::file();
     let (oldest, leaked) = rotated_once(&env, &store).await;
 
     let r = env.engine.revoke(&store, SECRET).await.unwrap();
     let deleted: BTreeSet<_> = r.deleted.iter().map(|k| k.key_hash.clone()).collect();
     assert!(deleted.contains(&leaked.key_hash) && deleted.contains(&oldest.key_hash));
     assert!(
-        !works(&env, &leaked.api_key).await,
+        !env.key_works(&leaked.api_key).await,
         "the leaked key is dead"
     );
-    assert!(!works(&env, &oldest.api_key).await);
+    assert!(!env.key_works(&oldest.api_key).await);
     let doc = app_reads(&store).await;
     assert_eq!(doc.key_hash, r.current_key_hash);
     assert!(
-        works(&env, &doc.api_key).await,
+        env.key_works(&doc.api_key).await,
         "the application works on the new key"
     );
     assert!(doc.older_keys.is_empty());
-    assert_eq!(alive(&env).await, BTreeSet::from([doc.key_hash.clone()]));
+    assert_eq!(
+        env.live_keys().await,
+        BTreeSet::from([doc.key_hash.clone()])
+    );
 
     // --hash: refused for the current key, deletes one recorded older key.
     let err = env
@@ -451,16 +403,16 @@ async fn revoke_deletes_the_leaked_key_at_once_and_the_application_keeps_working
         .await
         .unwrap();
     assert_eq!(r.deleted[0].key_hash, doc.key_hash);
-    assert!(!works(&env, &doc.api_key).await);
+    assert!(!env.key_works(&doc.api_key).await);
     let now = app_reads(&store).await;
-    assert!(works(&env, &now.api_key).await);
+    assert!(env.key_works(&now.api_key).await);
     assert!(now.older_keys.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sweep_finds_exactly_the_planted_orphans_and_deletes_only_when_asked() {
-    let env = env_with(policy(false)).await;
-    let (_dir, store) = file_store();
+    let env = Env::with_policy(policy(false)).await;
+    let FileFixture { dir: _dir, store } = stores::file();
     let (old, new) = rotated_once(&env, &store).await;
     // Planted: two rotor-tagged keys nobody records, one untagged key (not rotor's).
     let mut planted = BTreeSet::new();
@@ -496,7 +448,7 @@ async fn sweep_finds_exactly_the_planted_orphans_and_deletes_only_when_asked() {
     assert!(report.orphans.iter().all(|o| !o.deleted));
     assert_eq!(report.referenced, 2);
     assert!(
-        alive(&env).await.is_superset(&planted),
+        env.live_keys().await.is_superset(&planted),
         "listing deletes nothing"
     );
 
@@ -512,7 +464,7 @@ async fn sweep_finds_exactly_the_planted_orphans_and_deletes_only_when_asked() {
         .await
         .unwrap();
     assert!(report.orphans.iter().all(|o| o.too_new && !o.deleted));
-    assert!(alive(&env).await.is_superset(&planted));
+    assert!(env.live_keys().await.is_superset(&planted));
 
     // (The manual clock started before the emulator stamped the keys.)
     env.clock.advance(MIN);
@@ -527,20 +479,20 @@ async fn sweep_finds_exactly_the_planted_orphans_and_deletes_only_when_asked() {
         .await
         .unwrap();
     assert!(report.orphans.iter().all(|o| o.deleted));
-    let live = alive(&env).await;
+    let live = env.live_keys().await;
     assert!(live.is_disjoint(&planted));
     assert!(live.contains(&old.key_hash) && live.contains(&new.key_hash));
     assert!(
         live.contains(&foreign.data.hash),
         "untagged keys are never touched"
     );
-    assert!(works(&env, &app_reads(&store).await.api_key).await);
+    assert!(env.key_works(&app_reads(&store).await.api_key).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn older_documents_without_retirement_fields_still_retire() {
     // The default policy (observation window 0) keeps the grace-only behaviour.
-    let env = env_with(Policy {
+    let env = Env::with_policy(Policy {
         grace_period: Duration::ZERO,
         ..Policy::default()
     })
@@ -551,7 +503,7 @@ async fn older_documents_without_retirement_fields_still_retire() {
     env.clock.advance(MIN);
     let r = env.engine.retire(&store, SECRET, false).await.unwrap();
     assert!(r.retired.iter().any(|k| k.key_hash == old.key_hash));
-    assert!(!works(&env, &old.api_key).await);
+    assert!(!env.key_works(&old.api_key).await);
 }
 
 /// Issue finding: `rotor sweep --delete` computed the references before the confirmation prompt
@@ -560,7 +512,7 @@ async fn older_documents_without_retirement_fields_still_retire() {
 /// are read again under the secret's lease after the confirmation.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotation_during_the_sweep_prompt_never_loses_its_key() {
-    let env = env_with(Policy {
+    let env = Env::with_policy(Policy {
         grace_period: Duration::ZERO,
         ..Policy::default()
     })
@@ -592,7 +544,7 @@ async fn a_rotation_during_the_sweep_prompt_never_loses_its_key() {
     assert!(report.orphans.iter().all(|o| !o.deleted), "{report:?}");
     let current = app_reads(&store).await;
     assert!(
-        works(&env, &current.api_key).await,
+        env.key_works(&current.api_key).await,
         "the current key survives"
     );
 }

@@ -5,89 +5,27 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
-use rotor_core::engine::{Engine, EngineError, ManualClock, Step, StepOutcome};
+use rotor_core::engine::{EngineError, Step, StepOutcome};
 use rotor_core::policy::Policy;
 use rotor_core::{
     FileStore, KeyRecord, LedgerEntry, MemoryStore, SecretDescription, SecretStore, SecretValue,
     Stage, StoreError, VersionSelector,
 };
-use rotor_emulator::EmulatorConfig;
-use rotor_emulator::control::{ControlClient, Fault, FaultKind};
-use rotor_openrouter::{ApiKey, Client, ClientConfig, RetryPolicy, UpdateKeyRequest};
+use rotor_emulator::control::FaultKind;
+use rotor_openrouter::{ApiKey, UpdateKeyRequest};
+use rotor_testkit::Env;
 use secrecy::SecretString;
 
 const SECRET: &str = "prod/app";
 
-struct Env {
-    _emu: rotor_emulator::RunningEmulator,
-    control: ControlClient,
-    client: Client,
-    clock: ManualClock,
-    base_url: String,
-    management_key: String,
+/// Whether `key` authenticates at OpenRouter (`GET /key`).
+async fn key_works(env: &Env, key: &ApiKey) -> bool {
+    env.client.current_key(key).await.is_ok()
 }
 
-impl Env {
-    async fn new() -> Env {
-        let emu = rotor_emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator starts");
-        let client = client_for(&emu.base_url(), emu.management_key());
-        Env {
-            control: emu.control(),
-            base_url: emu.base_url(),
-            management_key: emu.management_key().to_owned(),
-            _emu: emu,
-            client,
-            clock: ManualClock::new(Utc::now()),
-        }
-    }
-
-    /// A worker: its own engine (own lease identity), sharing the clock.
-    fn worker(&self, name: &str, policy: Policy) -> Engine {
-        Engine::new(client_for(&self.base_url, &self.management_key), policy)
-            .with_clock(Arc::new(self.clock.clone()))
-            .with_holder(name)
-    }
-
-    async fn key_works(&self, key: &ApiKey) -> bool {
-        self.client.current_key(key).await.is_ok()
-    }
-
-    async fn live_hashes(&self) -> Vec<String> {
-        self.control
-            .keys()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|k| !k.deleted)
-            .map(|k| k.hash)
-            .collect()
-    }
-
-    async fn fault(&self, method: &str, path: &str, count: u32, kind: FaultKind) {
-        self.control
-            .inject_fault(&Fault {
-                method: method.into(),
-                path: path.into(),
-                count,
-                kind,
-            })
-            .await
-            .unwrap();
-    }
-}
-
-fn client_for(base_url: &str, management_key: &str) -> Client {
-    let mut config = ClientConfig::new(base_url, ApiKey::new(management_key));
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_elapsed: Duration::from_secs(5),
-    };
-    Client::new(config).expect("client builds")
+/// Hashes of the keys alive at the emulator, as a list.
+async fn live_hashes(env: &Env) -> Vec<String> {
+    env.live_keys().await.into_iter().collect()
 }
 
 async fn read(store: &dyn SecretStore, stage: Stage) -> Option<KeyRecord> {
@@ -103,7 +41,7 @@ async fn assert_readable_keys_work(env: &Env, store: &dyn SecretStore, what: &st
     for stage in [Stage::Current, Stage::Previous] {
         if let Some(doc) = read(store, stage).await {
             assert!(
-                env.key_works(&doc.api_key).await,
+                key_works(env, &doc.api_key).await,
                 "{what}: the key {stage} holds ({}) does not work",
                 doc.key_hash
             );
@@ -120,7 +58,7 @@ async fn assert_no_orphan(env: &Env, store: &dyn SecretStore, what: &str) {
             recorded.extend(doc.referenced_hashes().map(str::to_owned));
         }
     }
-    for hash in env.live_hashes().await {
+    for hash in live_hashes(env).await {
         assert!(
             recorded.contains(&hash),
             "{what}: live key {hash} is recorded nowhere"
@@ -137,13 +75,13 @@ fn no_grace() -> Policy {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_worker_is_refused_with_the_holder_named_and_changes_nothing() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = MemoryStore::new();
     let a = env.worker("worker-a", Policy::default());
     let b = env.worker("worker-b", Policy::default());
     a.init(&store, SECRET, None).await.unwrap();
     let before = store.describe(SECRET).await.unwrap();
-    let keys_before = env.live_hashes().await;
+    let keys_before = live_hashes(&env).await;
     // A is slow creating its key; B starts meanwhile.
     env.fault(
         "POST",
@@ -198,7 +136,7 @@ async fn a_second_worker_is_refused_with_the_holder_named_and_changes_nothing() 
 /// check-and-set; a finishSecret in between promoted the key being deleted.
 #[tokio::test(flavor = "multi_thread")]
 async fn abandon_and_a_concurrent_finish_never_leave_a_deleted_current_key() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = MemoryStore::new();
     let ops = env.worker("operator", Policy::default());
     let lambda = env.worker("lambda", Policy::default());
@@ -238,7 +176,7 @@ async fn retire_never_deletes_the_key_awsprevious_holds() {
         Box::new(MemoryStore::new()) as Box<dyn SecretStore>,
         Box::new(FileStore::open(tempfile::tempdir().unwrap().keep().join("s")).unwrap()),
     ] {
-        let env = Env::new().await;
+        let env = Env::start().await;
         let store = store.as_ref();
         let engine = env.worker("w", no_grace());
         let first = engine.init(store, SECRET, None).await.unwrap();
@@ -342,7 +280,7 @@ impl SecretStore for FlakyStore {
 /// Issue finding: createSecret retired the key AWSPREVIOUS held when reading Previous failed.
 #[tokio::test(flavor = "multi_thread")]
 async fn create_secret_retires_nothing_when_awsprevious_cannot_be_read() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = FlakyStore::default();
     let engine = env.worker("w", no_grace());
     let first = engine.init(&store, SECRET, None).await.unwrap();
@@ -354,7 +292,7 @@ async fn create_secret_retires_nothing_when_awsprevious_cannot_be_read() {
         .expect_err("Previous unreadable");
     assert!(err.is_retryable(), "{err}");
     assert!(
-        env.live_hashes().await.contains(&first.key_hash),
+        live_hashes(&env).await.contains(&first.key_hash),
         "the key AWSPREVIOUS holds is still alive"
     );
     *store.fail_stage.lock().unwrap() = None;
@@ -371,7 +309,7 @@ async fn create_secret_retires_nothing_when_awsprevious_cannot_be_read() {
 /// verification read failed too, though the write had landed (Current then held a deleted key).
 #[tokio::test(flavor = "multi_thread")]
 async fn init_keeps_its_key_when_the_store_write_may_have_landed() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = FlakyStore::default();
     *store.lose_create.lock().unwrap() = 1;
     let engine = env.worker("w", Policy::default());
@@ -385,7 +323,7 @@ async fn init_keeps_its_key_when_the_store_write_may_have_landed() {
         .await
         .expect("the write landed");
     assert!(
-        env.key_works(&current.api_key).await,
+        key_works(&env, &current.api_key).await,
         "Current holds a working key"
     );
 }
@@ -395,7 +333,7 @@ async fn init_keeps_its_key_when_the_store_write_may_have_landed() {
 /// the write and deletes the key it created, which nobody else knows.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_that_lost_its_lease_writes_nothing_and_leaves_no_key() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = MemoryStore::new();
     let a = env.worker("slow-worker", Policy::default());
     let b = env.worker("new-owner", Policy::default());
@@ -434,7 +372,7 @@ async fn a_worker_that_lost_its_lease_writes_nothing_and_leaves_no_key() {
         first.key_hash
     );
     assert_eq!(
-        env.live_hashes().await,
+        live_hashes(&env).await,
         vec![first.key_hash.clone()],
         "the late owner deleted its own key"
     );
@@ -443,7 +381,7 @@ async fn a_worker_that_lost_its_lease_writes_nothing_and_leaves_no_key() {
 /// Issue finding: `rotor step --step finishSecret` promoted a key that never passed testSecret.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lone_finish_step_tests_the_key_before_promoting_it() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = MemoryStore::new();
     let engine = env.worker("w", Policy::default());
     let first = engine.init(&store, SECRET, None).await.unwrap();
@@ -488,7 +426,7 @@ async fn a_lone_finish_step_tests_the_key_before_promoting_it() {
 /// until the store refused the write and the rotation stayed pending for ever.
 #[tokio::test(flavor = "multi_thread")]
 async fn rotations_inside_one_grace_period_stop_at_the_bound_before_creating_a_key() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = MemoryStore::new();
     let policy = Policy {
         max_live_keys: 4,
@@ -502,7 +440,7 @@ async fn rotations_inside_one_grace_period_stop_at_the_bound_before_creating_a_k
             .await
             .expect("inside the bound");
     }
-    let live = env.live_hashes().await.len();
+    let live = live_hashes(&env).await.len();
     assert_eq!(live, 4);
     for _ in 0..3 {
         let err = engine.rotate(&store, SECRET).await.expect_err("bound");
@@ -511,7 +449,7 @@ async fn rotations_inside_one_grace_period_stop_at_the_bound_before_creating_a_k
         let text = err.to_string();
         assert!(text.contains("max_live_keys = 4"), "{text}");
         assert!(text.contains("rotor retire --force"), "{text}");
-        assert_eq!(env.live_hashes().await.len(), live, "no key was created");
+        assert_eq!(live_hashes(&env).await.len(), live, "no key was created");
         let desc = store.describe(SECRET).await.unwrap();
         assert!(
             desc.with_stage(Stage::Pending)
@@ -532,7 +470,7 @@ async fn rotations_inside_one_grace_period_stop_at_the_bound_before_creating_a_k
 /// worker once the crashed one's lease ends, and the happy path lists no keys.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_happy_path_lists_nothing_and_a_lost_create_is_recovered_from_the_intent() {
-    let env = Env::new().await;
+    let env = Env::start().await;
     let store = MemoryStore::new();
     let a = env.worker("a", no_grace());
     let b = env.worker("b", no_grace());

@@ -3,7 +3,8 @@
 //! nothing changed, and Kubernetes auth logs in through OpenBao's real kubernetes auth method
 //! configured against a TokenReview endpoint this test serves.
 
-mod common;
+use rotor_testkit::stores::vault;
+use rotor_testkit::{emulator, stores};
 
 use std::{
     collections::BTreeSet,
@@ -21,20 +22,20 @@ use serde_json::{Value, json};
 
 /// Enables AppRole at a fresh mount with a role carrying `policy`; returns (mount, role_id, secret_id).
 async fn approle(policy: &str, ttl: &str, max_ttl: &str) -> (String, String, String) {
-    let mount = common::fresh("approle");
-    common::sys(
+    let mount = stores::fresh("approle");
+    vault::sys(
         Method::POST,
         &format!("sys/auth/{mount}"),
         Some(json!({ "type": "approle" })),
     )
     .await;
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("auth/{mount}/role/rotor"),
         Some(json!({ "token_policies": [policy], "token_ttl": ttl, "token_max_ttl": max_ttl })),
     )
     .await;
-    let role_id = common::sys(
+    let role_id = vault::sys(
         Method::GET,
         &format!("auth/{mount}/role/rotor/role-id"),
         None,
@@ -43,7 +44,7 @@ async fn approle(policy: &str, ttl: &str, max_ttl: &str) -> (String, String, Str
         .as_str()
         .unwrap()
         .to_owned();
-    let secret_id = common::sys(
+    let secret_id = vault::sys(
         Method::POST,
         &format!("auth/{mount}/role/rotor/secret-id"),
         None,
@@ -56,21 +57,21 @@ async fn approle(policy: &str, ttl: &str, max_ttl: &str) -> (String, String, Str
 }
 
 async fn shipped_policy_name() -> String {
-    let name = common::fresh("rotor");
-    common::put_policy(&name, &common::shipped_policy()).await;
+    let name = stores::fresh("rotor");
+    vault::put_policy(&name, &vault::shipped_policy()).await;
     name
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approle_with_the_shipped_policy_can_init_and_rotate() {
-    let (emulator, engine) = common::emulator_and_engine().await;
+    let (emulator, engine) = emulator::start_with_engine().await;
     let policy = shipped_policy_name().await;
     let (mount, role_id, secret_id) = approle(&policy, "1h", "2h").await;
     let dir = tempfile::tempdir().unwrap();
     let secret_id_file = dir.path().join("secret-id");
     std::fs::write(&secret_id_file, format!("{secret_id}\n")).unwrap();
     let config = VaultConfig::new(
-        common::addr(),
+        vault::addr(),
         VaultAuth::AppRole {
             mount,
             role_id: Credential::Value(SecretString::from(role_id)),
@@ -78,23 +79,23 @@ async fn approle_with_the_shipped_policy_can_init_and_rotate() {
         },
     );
     let store = VaultStore::connect(config).await.expect("AppRole login");
-    let secret = format!("secret/openrouter/{}", common::fresh("approle"));
-    let app = common::app_token(&secret).await;
+    let secret = format!("secret/openrouter/{}", stores::fresh("approle"));
+    let app = vault::app_token(&secret).await;
 
     engine
         .init(&store, &secret, None)
         .await
         .expect("init with the shipped policy");
-    let first = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+    let first = vault::api_key_of(&vault::app_read(&app, &secret).await.unwrap());
     engine
         .rotate(&store, &secret)
         .await
         .expect("rotate with the shipped policy");
-    let second = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+    let second = vault::api_key_of(&vault::app_read(&app, &secret).await.unwrap());
     assert_ne!(first, second);
-    assert!(common::key_works(&emulator, &second).await);
+    assert!(emulator::key_works(&emulator, &second).await);
     assert!(
-        common::key_works(&emulator, &first).await,
+        emulator::key_works(&emulator, &first).await,
         "the previous key must keep working after finish"
     );
     let prev = store
@@ -110,7 +111,7 @@ async fn approle_with_the_shipped_policy_can_init_and_rotate() {
     );
 
     // The same policy does not reach other subtrees.
-    let outside = format!("secret/{}", common::fresh("outside"));
+    let outside = format!("secret/{}", stores::fresh("outside"));
     let err = engine
         .init(&store, &outside, None)
         .await
@@ -120,30 +121,30 @@ async fn approle_with_the_shipped_policy_can_init_and_rotate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_without_the_policy_is_denied_and_nothing_changes() {
-    let (emulator, engine) = common::emulator_and_engine().await;
-    let root = common::root_store().await;
-    let secret = format!("secret/openrouter/{}", common::fresh("denied"));
+    let (emulator, engine) = emulator::start_with_engine().await;
+    let root = vault::root_store().await;
+    let secret = format!("secret/openrouter/{}", stores::fresh("denied"));
     engine
         .init(&root, &secret, None)
         .await
         .expect("init as root");
-    let app = common::app_token(&secret).await;
-    let before_app = common::app_read(&app, &secret).await.unwrap();
+    let app = vault::app_token(&secret).await;
+    let before_app = vault::app_read(&app, &secret).await.unwrap();
     let before_desc = root.describe(&secret).await.unwrap();
-    let before_keys = common::live_key_hashes(&emulator).await;
+    let before_keys = emulator::live_key_hashes(&emulator).await;
     let before_counters = emulator.control().counters().await.unwrap();
 
     // A token that can read the application's path (like the application) but lacks the rotator policy.
     let (m, p) = secret.split_once('/').unwrap();
-    let name = common::fresh("reader");
-    common::put_policy(
+    let name = stores::fresh("reader");
+    vault::put_policy(
         &name,
         &format!("path \"{m}/data/{p}\" {{ capabilities = [\"read\"] }}\n"),
     )
     .await;
-    let token = common::token_with(&["default", &name]).await;
+    let token = vault::token_with(&["default", &name]).await;
     let store = VaultStore::connect(VaultConfig::new(
-        common::addr(),
+        vault::addr(),
         VaultAuth::Token(SecretString::from(token)),
     ))
     .await
@@ -159,7 +160,7 @@ async fn a_token_without_the_policy_is_denied_and_nothing_changes() {
     );
 
     assert_eq!(
-        common::app_read(&app, &secret).await.unwrap(),
+        vault::app_read(&app, &secret).await.unwrap(),
         before_app,
         "the application's value changed"
     );
@@ -169,7 +170,7 @@ async fn a_token_without_the_policy_is_denied_and_nothing_changes() {
         "the stages changed"
     );
     assert_eq!(
-        common::live_key_hashes(&emulator).await,
+        emulator::live_key_hashes(&emulator).await,
         before_keys,
         "keys changed at OpenRouter"
     );
@@ -198,7 +199,7 @@ async fn approle_tokens_are_renewed_or_replaced_before_they_expire() {
     // TTL 2s, max TTL 4s: within 7s the store must renew and then log in again.
     let (mount, role_id, secret_id) = approle(&policy, "2s", "4s").await;
     let config = VaultConfig::new(
-        common::addr(),
+        vault::addr(),
         VaultAuth::AppRole {
             mount,
             role_id: Credential::Value(SecretString::from(role_id)),
@@ -206,8 +207,8 @@ async fn approle_tokens_are_renewed_or_replaced_before_they_expire() {
         },
     );
     let store = VaultStore::connect(config).await.unwrap();
-    let root = common::root_store().await;
-    let secret = format!("secret/openrouter/{}", common::fresh("renew"));
+    let root = vault::root_store().await;
+    let secret = format!("secret/openrouter/{}", stores::fresh("renew"));
     root.create_secret(&secret, "v1", &SecretString::from(r#"{"api_key":"x"}"#))
         .await
         .unwrap();
@@ -307,14 +308,14 @@ async fn kubernetes_auth_logs_in_with_the_service_account_token_and_can_rotate()
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let policy = shipped_policy_name().await;
-    let mount = common::fresh("kubernetes");
-    common::sys(
+    let mount = stores::fresh("kubernetes");
+    vault::sys(
         Method::POST,
         &format!("sys/auth/{mount}"),
         Some(json!({ "type": "kubernetes" })),
     )
     .await;
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("auth/{mount}/config"),
         Some(
@@ -323,7 +324,7 @@ async fn kubernetes_auth_logs_in_with_the_service_account_token_and_can_rotate()
         ),
     )
     .await;
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("auth/{mount}/role/rotor"),
         Some(json!({
@@ -339,7 +340,7 @@ async fn kubernetes_auth_logs_in_with_the_service_account_token_and_can_rotate()
     let jwt_file = dir.path().join("token");
     std::fs::write(&jwt_file, service_account_jwt()).unwrap();
     let vars = [
-        ("VAULT_ADDR", common::addr()),
+        ("VAULT_ADDR", vault::addr()),
         ("ROTOR_VAULT_AUTH", "kubernetes".to_owned()),
         ("ROTOR_VAULT_K8S_ROLE", "rotor".to_owned()),
         ("ROTOR_VAULT_K8S_MOUNT", mount.clone()),
@@ -370,8 +371,8 @@ async fn kubernetes_auth_logs_in_with_the_service_account_token_and_can_rotate()
         );
     }
 
-    let (emulator, engine) = common::emulator_and_engine().await;
-    let secret = format!("secret/openrouter/{}", common::fresh("k8s"));
+    let (emulator, engine) = emulator::start_with_engine().await;
+    let secret = format!("secret/openrouter/{}", stores::fresh("k8s"));
     engine
         .init(&store, &secret, None)
         .await
@@ -385,7 +386,7 @@ async fn kubernetes_auth_logs_in_with_the_service_account_token_and_can_rotate()
         .await
         .unwrap();
     let record = KeyRecord::parse(&current.value, &secret).unwrap();
-    let live: BTreeSet<String> = common::live_key_hashes(&emulator).await;
+    let live: BTreeSet<String> = emulator::live_key_hashes(&emulator).await;
     assert!(live.contains(&record.key_hash));
 
     // A token the reviewer rejects cannot log in.

@@ -1,20 +1,21 @@
 //! The core conformance suite, unchanged, against a real OpenBao (KV v2 at `secret/`).
 
-mod common;
+use rotor_testkit::stores;
+use rotor_testkit::stores::vault;
 
 use rotor_core::{SecretStore, conformance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn vault_store_passes_the_conformance_suite() {
-    let store = common::root_store().await;
-    let prefix = format!("secret/{}", common::fresh("conf"));
+    let store = vault::root_store().await;
+    let prefix = format!("secret/{}", stores::fresh("conf"));
     conformance::run_all(&store, &prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn vault_store_survives_reopen() {
-    let config = common::root_config();
-    let prefix = format!("secret/{}", common::fresh("reopen"));
+    let config = vault::root_config();
+    let prefix = format!("secret/{}", stores::fresh("reopen"));
     // Each "reopen" is a new client with a fresh connection: all state lives in Vault.
     conformance::survives_reopen(
         move || {

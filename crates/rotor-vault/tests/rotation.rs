@@ -2,15 +2,12 @@
 //! rotations step by step, with an application reading `GET /v1/secret/data/PATH` with its own
 //! read-only token between every step.
 
-mod common;
+use rotor_testkit::stores::vault;
+use rotor_testkit::{emulator, stores};
 
 use std::collections::BTreeSet;
 
-use rotor_core::{
-    SecretStore, Stage, VersionSelector,
-    engine::{ErrorKind, Step},
-    record::KeyRecord,
-};
+use rotor_core::{SecretStore, Stage, VersionSelector, engine::Step, record::KeyRecord};
 
 const STEPS: [Step; 4] = [
     Step::CreateSecret,
@@ -29,38 +26,38 @@ async fn record(store: &dyn SecretStore, secret: &str, selector: VersionSelector
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pending() {
-    let (emulator, engine) = common::emulator_and_engine().await;
-    let store = common::root_store().await;
-    let secret = format!("secret/{}", common::fresh("e2e"));
+    let (emulator, engine) = emulator::start_with_engine().await;
+    let store = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("e2e"));
     let staging = store.staging_target(&secret).unwrap().secret_id();
-    let app = common::app_token(&secret).await;
+    let app = vault::app_token(&secret).await;
 
     engine.init(&store, &secret, None).await.expect("init");
-    let first = common::api_key_of(
-        &common::app_read(&app, &secret)
+    let first = vault::api_key_of(
+        &vault::app_read(&app, &secret)
             .await
             .expect("app reads the secret after init"),
     );
     assert!(
-        common::key_works(&emulator, &first).await,
+        emulator::key_works(&emulator, &first).await,
         "the key written by init does not work"
     );
 
     let mut history = vec![first.clone()];
     for rotation in 1..=3 {
-        let before = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+        let before = vault::api_key_of(&vault::app_read(&app, &secret).await.unwrap());
         let token = uuid::Uuid::new_v4().to_string();
         store.begin_rotation(&secret, &token).await.unwrap();
         let mut pending_key = None;
         for step in STEPS {
             // Between every step: the application sees the current, working key, never the pending one.
-            let seen = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
+            let seen = vault::api_key_of(&vault::app_read(&app, &secret).await.unwrap());
             assert_eq!(
                 seen, before,
                 "rotation {rotation}, before {step}: the application's value changed before finish"
             );
             assert!(
-                common::key_works(&emulator, &seen).await,
+                emulator::key_works(&emulator, &seen).await,
                 "rotation {rotation}, before {step}: the application's key does not work"
             );
             if let Some(p) = &pending_key {
@@ -84,7 +81,7 @@ async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pendin
                 // The staging path is not readable with the application's token.
                 let (m, p) = staging.split_once('/').unwrap();
                 let status = reqwest::Client::new()
-                    .get(format!("{}/v1/{m}/data/{p}", common::addr()))
+                    .get(format!("{}/v1/{m}/data/{p}", vault::addr()))
                     .header("X-Vault-Token", &app)
                     .send()
                     .await
@@ -93,24 +90,24 @@ async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pendin
                 assert_eq!(status, 403, "the application can read the staging path");
             }
         }
-        let data = common::app_read(&app, &secret).await.unwrap();
+        let data = vault::app_read(&app, &secret).await.unwrap();
         // rotor's documents are canonical JSON, kept as fields only: the key appears once.
         assert!(
             data.get("rotor_document").is_none(),
             "rotation {rotation}: the document is also stored verbatim (the key twice)"
         );
-        let now = common::api_key_of(&data);
+        let now = vault::api_key_of(&data);
         assert_eq!(
             Some(&now),
             pending_key.as_ref(),
             "rotation {rotation}: after finish the application does not read the new key"
         );
         assert!(
-            common::key_works(&emulator, &now).await,
+            emulator::key_works(&emulator, &now).await,
             "rotation {rotation}: the new key does not work"
         );
         assert!(
-            common::key_works(&emulator, &before).await,
+            emulator::key_works(&emulator, &before).await,
             "rotation {rotation}: the old key stopped working at finish"
         );
         let previous = record(&store, &secret, VersionSelector::Stage(Stage::Previous)).await;
@@ -134,11 +131,11 @@ async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pendin
         if rotation >= 2 {
             let retired = &history[history.len() - 3];
             assert!(
-                !common::key_works(&emulator, retired).await,
+                !emulator::key_works(&emulator, retired).await,
                 "rotation {rotation}: the key two generations back still works"
             );
         }
-        let live = common::live_key_hashes(&emulator).await;
+        let live = emulator::live_key_hashes(&emulator).await;
         let current = record(&store, &secret, VersionSelector::Stage(Stage::Current)).await;
         let recorded: BTreeSet<String> = current.referenced_hashes().map(str::to_owned).collect();
         // No orphan: every live key is recorded in the current document. (The document may still
@@ -155,73 +152,5 @@ async fn rotations_keep_the_application_on_a_working_key_and_never_expose_pendin
         );
     }
     // The first key was retired by the second rotation; the third left two keys alive.
-    assert!(!common::key_works(&emulator, &first).await);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_rotations_of_one_secret_one_wins_no_orphan() {
-    let (emulator, engine_a) = common::emulator_and_engine().await;
-    let engine_b = common::engine_for(&emulator);
-    let store_a = common::root_store().await;
-    let store_b = common::root_store().await;
-    let secret = format!("secret/{}", common::fresh("race"));
-    let app = common::app_token(&secret).await;
-    engine_a.init(&store_a, &secret, None).await.expect("init");
-
-    let mut both_won = 0;
-    for round in 0..8 {
-        let (a, b) = tokio::join!(
-            engine_a.rotate(&store_a, &secret),
-            engine_b.rotate(&store_b, &secret)
-        );
-        let outcomes = [&a, &b];
-        let wins = outcomes.iter().filter(|r| r.is_ok()).count();
-        for r in outcomes.iter().filter_map(|r| r.as_ref().err()) {
-            assert_eq!(
-                r.kind(),
-                ErrorKind::Conflict,
-                "round {round}: the loser failed with something else: {r}"
-            );
-            let text = r.to_string();
-            assert!(
-                !text.contains("sk-or-v1-"),
-                "round {round}: an error mentions key material"
-            );
-        }
-        // Both may succeed only one after the other (the second started after the first finished).
-        assert!(
-            wins >= 1,
-            "round {round}: neither rotation completed: {:?} / {:?}",
-            a.err(),
-            b.err()
-        );
-        if wins == 2 {
-            both_won += 1;
-        }
-        let desc = store_a.describe(&secret).await.unwrap();
-        assert!(
-            desc.with_stage(Stage::Pending).is_none(),
-            "round {round}: a rotation was left pending"
-        );
-        let current = record(&store_a, &secret, VersionSelector::Stage(Stage::Current)).await;
-        let recorded: BTreeSet<String> = current.referenced_hashes().map(str::to_owned).collect();
-        let live = common::live_key_hashes(&emulator).await;
-        assert!(
-            live.is_subset(&recorded),
-            "round {round}: orphaned keys at the emulator: {:?}",
-            live.difference(&recorded).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            live.len(),
-            2,
-            "round {round}: expected exactly the current and the previous key alive"
-        );
-        let seen = common::api_key_of(&common::app_read(&app, &secret).await.unwrap());
-        assert_eq!(seen, current.api_key.expose());
-        assert!(common::key_works(&emulator, &seen).await);
-    }
-    assert!(
-        both_won < 8,
-        "the two rotations never overlapped; the race was not exercised"
-    );
+    assert!(!emulator::key_works(&emulator, &first).await);
 }

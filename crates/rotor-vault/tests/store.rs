@@ -1,6 +1,7 @@
 //! Vault-specific behaviour of `VaultStore` beyond the shared conformance suite, on a real OpenBao.
 
-mod common;
+use rotor_testkit::stores;
+use rotor_testkit::stores::vault;
 
 use reqwest::Method;
 use rotor_core::{SecretStore, Stage, StoreError, VersionSelector};
@@ -13,15 +14,15 @@ fn doc(key: &str) -> SecretString {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applications_read_the_document_fields_and_pending_lives_elsewhere() {
-    let store = common::root_store().await;
-    let secret = format!("secret/{}", common::fresh("layout"));
-    let app = common::app_token(&secret).await;
+    let store = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("layout"));
+    let app = vault::app_token(&secret).await;
     store
         .create_secret(&secret, "t1", &doc("k1"))
         .await
         .unwrap();
     // A canonical document becomes exactly the data map (plus rotor's version id).
-    let data = common::app_read(&app, &secret).await.unwrap();
+    let data = vault::app_read(&app, &secret).await.unwrap();
     assert_eq!(
         data,
         json!({"api_key": "k1", "key_hash": "h-k1", "rotor_version": "t1"})
@@ -30,11 +31,11 @@ async fn applications_read_the_document_fields_and_pending_lives_elsewhere() {
     store.begin_rotation(&secret, "t2").await.unwrap();
     store.put_pending(&secret, "t2", &doc("k2")).await.unwrap();
     assert_eq!(
-        common::app_read(&app, &secret).await.unwrap()["api_key"],
+        vault::app_read(&app, &secret).await.unwrap()["api_key"],
         "k1"
     );
     let staging = store.staging_target(&secret).unwrap();
-    let raw = common::sys(Method::GET, &staging.data_api_path(), None).await;
+    let raw = vault::sys(Method::GET, &staging.data_api_path(), None).await;
     assert_eq!(
         raw["data"]["data"]["api_key"], "k2",
         "the pending value is in the staging path"
@@ -42,13 +43,13 @@ async fn applications_read_the_document_fields_and_pending_lives_elsewhere() {
 
     store.promote(&secret, "t2", "t1").await.unwrap();
     assert_eq!(
-        common::app_read(&app, &secret).await.unwrap()["api_key"],
+        vault::app_read(&app, &secret).await.unwrap()["api_key"],
         "k2"
     );
     // The staging slot is emptied and its older versions destroyed: no key lingers there.
-    let raw = common::sys(Method::GET, &staging.data_api_path(), None).await;
+    let raw = vault::sys(Method::GET, &staging.data_api_path(), None).await;
     assert_eq!(raw["data"]["data"], json!({"rotor_state": "cleared"}));
-    let meta = common::sys(
+    let meta = vault::sys(
         Method::GET,
         &format!("{}/metadata/{}", staging.mount, staging.path),
         None,
@@ -65,14 +66,14 @@ async fn applications_read_the_document_fields_and_pending_lives_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_versions_one_is_refused_before_it_could_prune_previous() {
-    let store = common::root_store().await;
-    let secret = format!("secret/{}", common::fresh("maxv"));
+    let store = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("maxv"));
     store
         .create_secret(&secret, "t1", &doc("k1"))
         .await
         .unwrap();
     let (m, p) = secret.split_once('/').unwrap();
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("{m}/metadata/{p}"),
         Some(json!({"max_versions": 1})),
@@ -91,7 +92,7 @@ async fn max_versions_one_is_refused_before_it_could_prune_previous() {
         "nothing may change when the promote is refused"
     );
 
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("{m}/metadata/{p}"),
         Some(json!({"max_versions": 2})),
@@ -108,10 +109,10 @@ async fn max_versions_one_is_refused_before_it_could_prune_previous() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_secrets_and_the_rotation_flag() {
-    let store = common::root_store().await;
-    let secret = format!("secret/{}", common::fresh("manual"));
+    let store = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("manual"));
     let (m, p) = secret.split_once('/').unwrap();
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("{m}/data/{p}"),
         Some(json!({"data": {"api_key": "by-hand"}})),
@@ -149,8 +150,8 @@ async fn hand_written_secrets_and_the_rotation_flag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leftover_staging_entry_after_a_crash_does_not_block_the_next_rotation() {
-    let store = common::root_store().await;
-    let secret = format!("secret/{}", common::fresh("crash"));
+    let store = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("crash"));
     store
         .create_secret(&secret, "t1", &doc("k1"))
         .await
@@ -159,7 +160,7 @@ async fn a_leftover_staging_entry_after_a_crash_does_not_block_the_next_rotation
     // Simulate a crash between the promote's CAS write and the staging cleanup: write the
     // promoted value to the application's path by hand, leaving staging as it was.
     let (m, p) = secret.split_once('/').unwrap();
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("{m}/data/{p}"),
         Some(json!({"data": {"api_key": "k2", "key_hash": "h-k2", "rotor_version": "t2"}, "options": {"cas": 1}})),
@@ -185,11 +186,11 @@ async fn a_leftover_staging_entry_after_a_crash_does_not_block_the_next_rotation
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_urls_and_field_reads() {
-    let store = common::root_store().await;
-    let secret = format!("secret/{}", common::fresh("mgmt"));
+    let store = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("mgmt"));
     let (m, p) = secret.split_once('/').unwrap();
     let mgmt = "sk-or-v1-1111111111111111111111111111111111111111111111111111111111111111";
-    common::sys(
+    vault::sys(
         Method::POST,
         &format!("{m}/data/{p}"),
         Some(json!({"data": {"management_key": mgmt, "n": 1}})),

@@ -1,43 +1,38 @@
-//! Shared helpers for the OpenBao integration tests. The server is started by `tests/run`
-//! (tests/services/30-openbao.sh), which exports its address and root token.
-#![allow(dead_code)]
+//! Vault/OpenBao fixtures: the server `tests/run` starts (tests/services/30-openbao.sh), which
+//! exports `ROTOR_TEST_VAULT_ADDR`, `ROTOR_TEST_VAULT_TOKEN` (root) and `ROTOR_TEST_BAO_BIN`.
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
+use std::process::Command;
 
 use rotor_vault::{VaultAuth, VaultConfig, VaultStore};
 use secrecy::SecretString;
 
-pub fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: run tests/run, which starts OpenBao (tests/services/30-openbao.sh) \
-             and exports ROTOR_TEST_VAULT_ADDR, ROTOR_TEST_VAULT_TOKEN and ROTOR_TEST_BAO_BIN"
-        ),
-    }
-}
+use crate::service::required_env;
+
+const SERVICE: &str = "OpenBao (tests/services/30-openbao.sh)";
 
 pub fn addr() -> String {
-    env("ROTOR_TEST_VAULT_ADDR")
+    required_env("ROTOR_TEST_VAULT_ADDR", SERVICE)
 }
 
 pub fn root_token() -> String {
-    env("ROTOR_TEST_VAULT_TOKEN")
+    required_env("ROTOR_TEST_VAULT_TOKEN", SERVICE)
 }
 
 pub fn root_config() -> VaultConfig {
     VaultConfig::new(addr(), VaultAuth::Token(SecretString::from(root_token())))
 }
 
+/// A store connected with the root token.
 pub async fn root_store() -> VaultStore {
     VaultStore::connect(root_config())
         .await
         .expect("connect to OpenBao with the root token")
 }
 
-/// A fresh name component, unique per test run.
-pub fn fresh(label: &str) -> String {
-    format!("{label}-{}", uuid::Uuid::new_v4().simple())
+/// A fresh secret id under the `secret/` KV v2 mount: `secret/<label>-<12 hex>`.
+pub fn fresh_secret(label: &str) -> String {
+    format!("secret/{}", super::fresh(label))
 }
 
 /// Runs the `bao` CLI as root against the test server; panics with its stderr on failure.
@@ -47,7 +42,7 @@ pub fn bao(args: &[&str]) -> String {
 
 pub fn bao_with_input(args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
-    let bin = PathBuf::from(env("ROTOR_TEST_BAO_BIN"));
+    let bin = PathBuf::from(required_env("ROTOR_TEST_BAO_BIN", SERVICE));
     let mut cmd = Command::new(&bin);
     cmd.args(args)
         .env("BAO_ADDR", addr())
@@ -148,7 +143,7 @@ pub async fn token_with(policies: &[&str]) -> String {
 /// An application token allowed to read `secret_id`'s data path only.
 pub async fn app_token(secret_id: &str) -> String {
     let (mount, path) = secret_id.split_once('/').unwrap();
-    let name = fresh("app");
+    let name = super::fresh("app");
     put_policy(
         &name,
         &format!("path \"{mount}/data/{path}\" {{ capabilities = [\"read\"] }}\n"),
@@ -162,58 +157,6 @@ pub fn shipped_policy() -> String {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/vault/rotor-policy.hcl");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// The emulator (in-process, 127.0.0.1:0) and an engine using its management key. Grace 0s so
-/// older keys retire at the next rotation.
-pub async fn emulator_and_engine() -> (rotor_emulator::RunningEmulator, rotor_core::engine::Engine)
-{
-    let emulator = rotor_emulator::start(rotor_emulator::EmulatorConfig::default())
-        .await
-        .expect("start the emulator");
-    let engine = engine_for(&emulator);
-    (emulator, engine)
-}
-
-pub fn engine_for(emulator: &rotor_emulator::RunningEmulator) -> rotor_core::engine::Engine {
-    let client = rotor_openrouter::Client::new(rotor_openrouter::ClientConfig::new(
-        emulator.base_url(),
-        rotor_openrouter::ApiKey::new(emulator.management_key()),
-    ))
-    .expect("client");
-    let policy = rotor_core::policy::Policy {
-        grace_period: std::time::Duration::ZERO,
-        ..Default::default()
-    };
-    rotor_core::engine::Engine::new(client, policy)
-}
-
-/// Whether `key` works at the emulator: a real chat completion with it.
-pub async fn key_works(emulator: &rotor_emulator::RunningEmulator, key: &str) -> bool {
-    let client = rotor_openrouter::Client::new(rotor_openrouter::ClientConfig::new(
-        emulator.base_url(),
-        rotor_openrouter::ApiKey::new(emulator.management_key()),
-    ))
-    .unwrap();
-    client
-        .chat_completion(&rotor_openrouter::ApiKey::new(key), "openai/gpt-4o-mini")
-        .await
-        .is_ok()
-}
-
-/// Hashes of keys alive at the emulator (not deleted), management keys excluded.
-pub async fn live_key_hashes(
-    emulator: &rotor_emulator::RunningEmulator,
-) -> std::collections::BTreeSet<String> {
-    emulator
-        .control()
-        .keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|k| !k.deleted)
-        .map(|k| k.hash)
-        .collect()
 }
 
 /// The `api_key` field of a KV data map, as an application reads it.
