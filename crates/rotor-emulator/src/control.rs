@@ -63,7 +63,7 @@ impl std::fmt::Debug for NewAccount {
             .field("account", &self.account)
             .field(
                 "management_key",
-                &crate::state::key_label(&self.management_key),
+                &crate::key_material::key_label(&self.management_key),
             )
             .field("workspace_id", &self.workspace_id)
             .finish()

@@ -20,6 +20,7 @@ mod app;
 pub mod control;
 pub mod crash_proxy;
 mod error;
+mod key_material;
 mod org;
 mod server;
 mod state;
@@ -104,7 +105,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("listen", &self.listen)
             .field(
                 "management_key",
-                &self.management_key.as_deref().map(state::key_label),
+                &self.management_key.as_deref().map(key_material::key_label),
             )
             .field("state_file", &self.state_file)
             .field("test_controls", &self.test_controls)
@@ -129,7 +130,10 @@ impl std::fmt::Debug for RunningEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningEmulator")
             .field("addr", &self.addr)
-            .field("management_key", &state::key_label(&self.management_key))
+            .field(
+                "management_key",
+                &key_material::key_label(&self.management_key),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -191,7 +195,7 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     state.version = 1;
     let (management_key, generated) = match &config.management_key {
         Some(k) if !k.trim().is_empty() => (k.trim().to_owned(), false),
-        _ => (state::generate_key(), true),
+        _ => (key_material::generate_key(), true),
     };
     state.set_first_management_key(&management_key);
     if let Some(path) = &config.state_file {
@@ -211,4 +215,27 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         shutdown,
         task: Some(task),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_contains_a_management_key() {
+        let key = key_material::generate_key();
+        let config = EmulatorConfig {
+            management_key: Some(key.clone()),
+            ..Default::default()
+        };
+        let account = control::NewAccount {
+            account: "a".into(),
+            management_key: key.clone(),
+            workspace_id: String::new(),
+        };
+        let printed = format!("{config:?} {account:?} {account:#?}");
+        assert!(!printed.contains(&key[9..]), "{printed}");
+        assert!(printed.contains(&key_material::key_label(&key)));
+        assert_eq!(key_material::key_label("short"), "[redacted]");
+    }
 }

@@ -11,12 +11,11 @@ use std::{
 };
 
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::control::EmulatedKey;
+use crate::key_material::{generate_key, key_digest, key_label, random_hex};
 
 /// When a key's limit resets (midnight UTC; weeks Monday–Sunday).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -490,32 +489,6 @@ impl Account {
     }
 }
 
-/// SHA-256 of a key's plaintext, hex: how keys are looked up.
-pub(crate) fn key_digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-/// A fresh key: `sk-or-v1-` + 64 lowercase hex.
-pub(crate) fn generate_key() -> String {
-    format!("sk-or-v1-{}", random_hex(32))
-}
-
-/// OpenRouter's display label of a key: `sk-or-v1-` + first 3 + `...` + last 4 hex of the secret.
-pub(crate) fn key_label(key: &str) -> String {
-    match key.strip_prefix("sk-or-v1-") {
-        Some(rest) if rest.len() >= 7 && rest.is_ascii() => {
-            format!("sk-or-v1-{}...{}", &rest[..3], &rest[rest.len() - 4..])
-        }
-        _ => "[redacted]".to_owned(),
-    }
-}
-
 /// What a bearer token is.
 pub(crate) enum Caller {
     Management { account: usize },
@@ -784,33 +757,6 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_and_format() {
-        let k = generate_key();
-        assert_eq!(k.len(), 73);
-        let l = key_label(&k);
-        assert_eq!(l.len(), "sk-or-v1-".len() + 3 + 3 + 4);
-        assert!(l.starts_with(&k[..12]) && l.ends_with(&k[69..]));
-    }
-
-    #[test]
-    fn debug_output_never_contains_a_management_key() {
-        let key = generate_key();
-        let config = crate::EmulatorConfig {
-            management_key: Some(key.clone()),
-            ..Default::default()
-        };
-        let account = crate::control::NewAccount {
-            account: "a".into(),
-            management_key: key.clone(),
-            workspace_id: String::new(),
-        };
-        let printed = format!("{config:?} {account:?} {account:#?}");
-        assert!(!printed.contains(&key[9..]), "{printed}");
-        assert!(printed.contains(&key_label(&key)));
-        assert_eq!(key_label("short"), "[redacted]");
-    }
 
     #[test]
     fn period_usage_resets_on_a_new_period() {

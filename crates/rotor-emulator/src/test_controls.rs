@@ -18,7 +18,7 @@ use crate::{
     app::Shared,
     control::{EmulatedKey, Fault, NewAccount},
     error::ApiError,
-    state::generate_key,
+    key_material::generate_key,
 };
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
