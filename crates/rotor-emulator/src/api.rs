@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    app::{Inner, Shared},
     error::ApiError,
+    shared::{Inner, Shared, persist},
     state::{Caller, LimitReset, StoredKey, rfc3339},
 };
 
@@ -159,16 +159,6 @@ pub(crate) fn parse_workspace_id(s: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(s)
         .map(|u| u.to_string())
         .map_err(|_| ApiError::bad_request("workspace_id must be a UUID"))
-}
-
-pub(crate) fn persist(inner: &Inner, shared: &Shared) -> Result<(), ApiError> {
-    if let Some(path) = &shared.state_file {
-        inner.state.save(path).map_err(|e| {
-            tracing::error!(error = %e, "could not persist emulator state");
-            ApiError::internal()
-        })?;
-    }
-    Ok(())
 }
 
 /// `GET /api/v1/keys`

@@ -1,10 +1,8 @@
-//! The router, the shared state, and the layer every OpenRouter route goes through (request
+//! The router and the layer every OpenRouter route goes through (request
 //! counters, injected faults, the per-management-key rate limit).
 
 use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -19,32 +17,13 @@ use axum::{
 
 use crate::{
     RateLimit, RetryAfterMode, api,
-    control::{Fault, FaultKind},
+    control::FaultKind,
     error::ApiError,
     org,
-    state::{Caller, State},
+    shared::{ConnectionAbort, Inner, RateWindow, Shared},
+    state::Caller,
     test_controls,
 };
-
-/// What the handlers share.
-pub(crate) struct Shared {
-    inner: Mutex<Inner>,
-    pub state_file: Option<PathBuf>,
-    pub completion_cost: f64,
-    pub rate_limit: Option<RateLimit>,
-    pub retry_after: RetryAfterMode,
-    pub test_controls: bool,
-}
-
-/// One management key's rate-limit window.
-pub(crate) struct RateWindow {
-    start: Instant,
-    /// When the window ends, in Unix milliseconds (`X-RateLimit-Reset`).
-    reset_ms: i64,
-    count: u32,
-    /// 429s answered so far (decides which carry `Retry-After`).
-    refusals: u64,
-}
 
 /// The rate-limit state of one request: the `X-RateLimit-*` values, and whether it was refused
 /// (`Some(retry_after)` then).
@@ -64,47 +43,6 @@ impl RateInfo {
         ]
     }
 }
-
-/// Everything mutable, behind one mutex.
-pub(crate) struct Inner {
-    pub state: State,
-    /// Pending faults, in injection order; `count` is what remains.
-    pub faults: Vec<Fault>,
-    pub counters: BTreeMap<String, u64>,
-    /// Per account index: the current rate-limit window.
-    pub rate_windows: BTreeMap<usize, RateWindow>,
-}
-
-impl Shared {
-    pub fn new(state: State, state_file: Option<PathBuf>, config: &crate::EmulatorConfig) -> Self {
-        Shared {
-            inner: Mutex::new(Inner {
-                state,
-                faults: Vec::new(),
-                counters: BTreeMap::new(),
-                rate_windows: BTreeMap::new(),
-            }),
-            state_file,
-            completion_cost: config.completion_cost,
-            rate_limit: config.rate_limit,
-            retry_after: config.retry_after,
-            test_controls: config.test_controls,
-        }
-    }
-
-    /// The state. A handler that panicked while holding the lock leaves no half-applied change
-    /// (every handler validates before it mutates), so a poisoned lock is recovered.
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Closes the connection a request came in on without writing a response (commit-then-drop).
-/// Inserted into every request's extensions by the connection loop.
-#[derive(Clone)]
-pub(crate) struct ConnectionAbort(pub Arc<tokio::sync::Notify>);
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let openrouter = Router::new()

@@ -23,6 +23,7 @@ mod error;
 mod key_material;
 mod org;
 mod server;
+mod shared;
 mod state;
 mod test_controls;
 
@@ -203,7 +204,11 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(app::Shared::new(state, config.state_file.clone(), &config));
+    let shared = Arc::new(shared::Shared::new(
+        state,
+        config.state_file.clone(),
+        &config,
+    ));
     let router = app::router(shared);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, router, shutdown_rx));

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    api::{management_account, parse_bool, parse_name, parse_object, parse_workspace_id, persist},
-    app::{Inner, Shared},
+    api::{management_account, parse_bool, parse_name, parse_object, parse_workspace_id},
     error::ApiError,
+    shared::{Inner, Shared, persist},
     state::{LimitReset, StoredAssignment, StoredGuardrail, StoredWorkspace},
 };
 
