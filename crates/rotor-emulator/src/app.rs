@@ -205,7 +205,7 @@ fn rate_limit_check(
     limit: RateLimit,
     mode: RetryAfterMode,
 ) -> Option<RateInfo> {
-    let token = api::bearer(request.headers()).ok()?;
+    let token = crate::request::bearer(request.headers()).ok()?;
     let Some(Caller::Management { account }) = inner.state.identify(token) else {
         return None;
     };

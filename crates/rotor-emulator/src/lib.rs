@@ -22,6 +22,7 @@ pub mod crash_proxy;
 mod error;
 mod key_material;
 mod org;
+mod request;
 mod server;
 mod shared;
 mod state;

@@ -14,8 +14,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    api::{management_account, parse_bool, parse_name, parse_object, parse_workspace_id},
     error::ApiError,
+    request::{
+        listed, management_account, page, parse_bool, parse_name, parse_object, parse_workspace_id,
+    },
     shared::{Inner, Shared, persist},
     state::{LimitReset, StoredAssignment, StoredGuardrail, StoredWorkspace},
 };
@@ -54,41 +56,6 @@ const LIST_FIELDS: &[&str] = &[
 /// Nullable arrays kept as given (content filters are not enforced).
 const OPAQUE_ARRAYS: &[&str] = &["content_filters", "content_filter_builtins"];
 const REGIONS: &[&str] = &["global", "europe", "us"];
-
-/// The other query parameters of a list call.
-type Rest = Vec<(String, String)>;
-
-/// `offset` (≥ 0) and `limit` (1–100, default 50) of a list call.
-fn page(query: Option<String>) -> Result<(usize, usize, Rest), ApiError> {
-    let mut offset = 0usize;
-    let mut limit = 50usize;
-    let mut rest = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match (k.as_ref(), v.as_ref()) {
-            (_, "") => {}
-            ("offset", v) => {
-                offset = v
-                    .parse()
-                    .map_err(|_| ApiError::bad_request("offset must be an integer >= 0"))?;
-            }
-            ("limit", v) => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=100).contains(l))
-                    .ok_or_else(|| ApiError::bad_request("limit must be an integer 1-100"))?;
-            }
-            (k, v) => rest.push((k.to_owned(), v.to_owned())),
-        }
-    }
-    Ok((offset, limit, rest))
-}
-
-fn listed(items: Vec<Value>, offset: usize, limit: usize) -> Response {
-    let total = items.len();
-    let data: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
-    Json(json!({ "data": data, "total_count": total })).into_response()
-}
 
 /// Validates the guardrail fields of `body` into `settings` (the fields not given stay).
 fn apply_settings(
