@@ -334,7 +334,7 @@ pub(crate) async fn chat_completions(
     let cost = shared.completion_cost;
     let guardrails = inner.state.guardrails_of_key(index);
     for &g in &guardrails {
-        crate::org::enforce(&inner.state.guardrails[g], &model, cost, now)?;
+        crate::guardrails::enforce(&inner.state.guardrails[g], &model, cost, now)?;
     }
     let key = &mut inner.state.keys[index];
     if let Some(remaining) = key.limit_remaining(now) {

@@ -19,10 +19,10 @@ use crate::{
     RateLimit, RetryAfterMode, api,
     control::FaultKind,
     error::ApiError,
-    org,
+    guardrails,
     shared::{ConnectionAbort, Inner, RateWindow, Shared},
     state::Caller,
-    test_controls,
+    test_controls, workspaces,
 };
 
 /// The rate-limit state of one request: the `X-RateLimit-*` values, and whether it was refused
@@ -55,35 +55,35 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/api/v1/guardrails",
-            get(org::list_guardrails).post(org::create_guardrail),
+            get(guardrails::list_guardrails).post(guardrails::create_guardrail),
         )
         .route(
             "/api/v1/guardrails/{id}",
-            get(org::get_guardrail)
-                .patch(org::update_guardrail)
-                .delete(org::delete_guardrail),
+            get(guardrails::get_guardrail)
+                .patch(guardrails::update_guardrail)
+                .delete(guardrails::delete_guardrail),
         )
         .route(
             "/api/v1/guardrails/{id}/assignments/keys",
-            get(org::list_guardrail_assignments).post(org::assign_keys),
+            get(guardrails::list_guardrail_assignments).post(guardrails::assign_keys),
         )
         .route(
             "/api/v1/guardrails/{id}/assignments/keys/remove",
-            post(org::unassign_keys),
+            post(guardrails::unassign_keys),
         )
         .route(
             "/api/v1/guardrails/assignments/keys",
-            get(org::list_all_assignments),
+            get(guardrails::list_all_assignments),
         )
         .route(
             "/api/v1/workspaces",
-            get(org::list_workspaces).post(org::create_workspace),
+            get(workspaces::list_workspaces).post(workspaces::create_workspace),
         )
         .route(
             "/api/v1/workspaces/{id}",
-            get(org::get_workspace)
-                .patch(org::update_workspace)
-                .delete(org::delete_workspace),
+            get(workspaces::get_workspace)
+                .patch(workspaces::update_workspace)
+                .delete(workspaces::delete_workspace),
         )
         .route("/api/v1/key", get(api::current_key))
         .route("/api/v1/auth/key", get(api::current_key))

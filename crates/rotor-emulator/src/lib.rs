@@ -20,13 +20,14 @@ mod app;
 pub mod control;
 pub mod crash_proxy;
 mod error;
+mod guardrails;
 mod key_material;
-mod org;
 mod request;
 mod server;
 mod shared;
 mod state;
 mod test_controls;
+mod workspaces;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
