@@ -18,11 +18,12 @@ use axum::{
 use crate::{
     RateLimit, RetryAfterMode, api,
     control::FaultKind,
+    control_routes,
     error::ApiError,
     guardrails,
     shared::{ConnectionAbort, Inner, RateWindow, Shared},
     state::Caller,
-    test_controls, workspaces,
+    workspaces,
 };
 
 /// The rate-limit state of one request: the `X-RateLimit-*` values, and whether it was refused
@@ -92,7 +93,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
     let mut app = openrouter;
     if shared.test_controls {
-        app = app.merge(test_controls::router());
+        app = app.merge(control_routes::router());
     }
     app.fallback(|| async { ApiError::not_found() })
         .with_state(shared)

@@ -1,6 +1,7 @@
-//! HTTP client for the emulator's `/_emulator/` test controls (real HTTP, used by tests in every
-//! crate). Every method fails with the `reqwest::Error` of a non-2xx answer (e.g. 404 when the
-//! emulator runs without test controls).
+//! HTTP client for the emulator's `/_emulator/` test controls, and the types both sides speak
+//! (the server is `control_routes.rs`). Real HTTP, used by tests in every crate. Every method
+//! fails with the `reqwest::Error` of a non-2xx answer (e.g. 404 when the emulator runs without
+//! test controls).
 
 use std::time::Duration;
 

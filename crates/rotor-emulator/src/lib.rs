@@ -18,6 +18,7 @@
 mod api;
 mod app;
 pub mod control;
+mod control_routes;
 pub mod crash_proxy;
 mod error;
 mod guardrails;
@@ -26,7 +27,6 @@ mod request;
 mod server;
 mod shared;
 mod state;
-mod test_controls;
 mod workspaces;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};

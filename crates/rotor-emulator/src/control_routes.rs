@@ -1,5 +1,6 @@
-//! `/_emulator/*`: test controls, served only with `test_controls` (never part of OpenRouter's
-//! surface). See the crate README for the contract.
+//! `/_emulator/*`: the server side of the test controls (`control.rs` is their client and wire
+//! types), served only with `test_controls` (never part of OpenRouter's surface). See the
+//! crate README for the contract.
 
 use std::sync::Arc;
 
