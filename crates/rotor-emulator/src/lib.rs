@@ -16,14 +16,15 @@
 //! `POST /keys`. Nothing is ever logged but hashes, names and account ids.
 
 mod api;
-mod app;
 pub mod control;
 mod control_routes;
 pub mod crash_proxy;
 mod error;
+mod gate;
 mod guardrails;
 mod key_material;
 mod request;
+mod routes;
 mod server;
 mod shared;
 mod state;
@@ -211,7 +212,7 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         config.state_file.clone(),
         &config,
     ));
-    let router = app::router(shared);
+    let router = routes::router(shared);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, router, shutdown_rx));
     tracing::info!(%addr, test_controls = config.test_controls, "rotor-emulator listening");

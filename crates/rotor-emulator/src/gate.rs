@@ -1,5 +1,5 @@
-//! The router and the layer every OpenRouter route goes through (request
-//! counters, injected faults, the per-management-key rate limit).
+//! The layer every OpenRouter route goes through: request counters, injected faults, the
+//! per-management-key rate limit.
 
 use std::{
     sync::Arc,
@@ -7,23 +7,18 @@ use std::{
 };
 
 use axum::{
-    Router,
     extract::{MatchedPath, Request, State as AxumState},
     http::StatusCode,
-    middleware::{self, Next},
+    middleware::Next,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 
 use crate::{
-    RateLimit, RetryAfterMode, api,
+    RateLimit, RetryAfterMode,
     control::FaultKind,
-    control_routes,
     error::ApiError,
-    guardrails,
     shared::{ConnectionAbort, Inner, RateWindow, Shared},
     state::Caller,
-    workspaces,
 };
 
 /// The rate-limit state of one request: the `X-RateLimit-*` values, and whether it was refused
@@ -45,60 +40,6 @@ impl RateInfo {
     }
 }
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let openrouter = Router::new()
-        .route("/api/v1/keys", get(api::list_keys).post(api::create_key))
-        .route(
-            "/api/v1/keys/{hash}",
-            get(api::get_key)
-                .patch(api::update_key)
-                .delete(api::delete_key),
-        )
-        .route(
-            "/api/v1/guardrails",
-            get(guardrails::list_guardrails).post(guardrails::create_guardrail),
-        )
-        .route(
-            "/api/v1/guardrails/{id}",
-            get(guardrails::get_guardrail)
-                .patch(guardrails::update_guardrail)
-                .delete(guardrails::delete_guardrail),
-        )
-        .route(
-            "/api/v1/guardrails/{id}/assignments/keys",
-            get(guardrails::list_guardrail_assignments).post(guardrails::assign_keys),
-        )
-        .route(
-            "/api/v1/guardrails/{id}/assignments/keys/remove",
-            post(guardrails::unassign_keys),
-        )
-        .route(
-            "/api/v1/guardrails/assignments/keys",
-            get(guardrails::list_all_assignments),
-        )
-        .route(
-            "/api/v1/workspaces",
-            get(workspaces::list_workspaces).post(workspaces::create_workspace),
-        )
-        .route(
-            "/api/v1/workspaces/{id}",
-            get(workspaces::get_workspace)
-                .patch(workspaces::update_workspace)
-                .delete(workspaces::delete_workspace),
-        )
-        .route("/api/v1/key", get(api::current_key))
-        .route("/api/v1/auth/key", get(api::current_key))
-        .route("/api/v1/credits", get(api::credits))
-        .route("/api/v1/chat/completions", post(api::chat_completions))
-        .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
-    let mut app = openrouter;
-    if shared.test_controls {
-        app = app.merge(control_routes::router());
-    }
-    app.fallback(|| async { ApiError::not_found() })
-        .with_state(shared)
-}
-
 /// Whether a fault's path pattern matches a request path (`*` = any one segment).
 fn path_matches(pattern: &str, path: &str) -> bool {
     let p: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
@@ -107,7 +48,11 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 }
 
 /// Counters, faults and the rate limit, in that order, before the handler.
-async fn gate(AxumState(shared): AxumState<Arc<Shared>>, request: Request, next: Next) -> Response {
+pub(crate) async fn gate(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let template = request
