@@ -15,7 +15,7 @@
 //! Keys are stored by their SHA-256 only; the plaintext of an ordinary key is returned once, by
 //! `POST /keys`. Nothing is ever logged but hashes, names and account ids.
 
-mod api;
+mod completions;
 pub mod control;
 mod control_routes;
 pub mod crash_proxy;
@@ -23,6 +23,7 @@ mod error;
 mod gate;
 mod guardrails;
 mod key_material;
+mod keys;
 mod request;
 mod routes;
 mod server;

@@ -9,17 +9,18 @@ use axum::{
 };
 
 use crate::{
-    api, control_routes, error::ApiError, gate::gate, guardrails, shared::Shared, workspaces,
+    completions, control_routes, error::ApiError, gate::gate, guardrails, keys, shared::Shared,
+    workspaces,
 };
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let openrouter = Router::new()
-        .route("/api/v1/keys", get(api::list_keys).post(api::create_key))
+        .route("/api/v1/keys", get(keys::list_keys).post(keys::create_key))
         .route(
             "/api/v1/keys/{hash}",
-            get(api::get_key)
-                .patch(api::update_key)
-                .delete(api::delete_key),
+            get(keys::get_key)
+                .patch(keys::update_key)
+                .delete(keys::delete_key),
         )
         .route(
             "/api/v1/guardrails",
@@ -53,10 +54,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 .patch(workspaces::update_workspace)
                 .delete(workspaces::delete_workspace),
         )
-        .route("/api/v1/key", get(api::current_key))
-        .route("/api/v1/auth/key", get(api::current_key))
-        .route("/api/v1/credits", get(api::credits))
-        .route("/api/v1/chat/completions", post(api::chat_completions))
+        .route("/api/v1/key", get(keys::current_key))
+        .route("/api/v1/auth/key", get(keys::current_key))
+        .route("/api/v1/credits", get(completions::credits))
+        .route(
+            "/api/v1/chat/completions",
+            post(completions::chat_completions),
+        )
         .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
     let mut app = openrouter;
     if shared.test_controls {
