@@ -6,7 +6,7 @@ use rotor_core::engine::{DryRun, Engine, PlanOp, PlannedChange};
 use serde_json::json;
 
 use crate::args::{Command, FleetArgs, OpenRouterArgs};
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 use crate::target::Target;
@@ -144,10 +144,9 @@ async fn plan_fleet(
 async fn plan(engine: &Engine, target: &str, op: PlanOp) -> Result<DryRun, CliError> {
     let target = Target::parse(target)?;
     let store = target.open_store().await?;
-    engine
+    Ok(engine
         .dry_run(store.as_ref(), &target.secret_id(), op)
-        .await
-        .map_err(engine_error)
+        .await?)
 }
 
 fn exit_of(plans: &[DryRun]) -> Exit {

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::args::{ByokArg, LimitResetArg, OpenRouterArgs, PolicyArgs};
 use crate::backends::open;
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 
@@ -103,10 +103,7 @@ pub async fn run(
     let secret_id = target.secret_id();
     let overrides = overrides(&secret_id, policy)?;
     let engine = engine(or).await?;
-    let report = engine
-        .init(store.as_ref(), &secret_id, overrides)
-        .await
-        .map_err(engine_error)?;
+    let report = engine.init(store.as_ref(), &secret_id, overrides).await?;
     out.init(&target, &report);
     Ok(Exit::Ok)
 }

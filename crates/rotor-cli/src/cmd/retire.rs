@@ -6,7 +6,7 @@ use rotor_core::engine::RetireReport;
 use serde_json::json;
 
 use crate::args::OpenRouterArgs;
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::{Output, at, short};
 use crate::target::Target;
@@ -55,10 +55,7 @@ pub async fn run(
     let engine = engine(or).await?;
     let secret_id = target.secret_id();
     if let Some(hash) = reenable {
-        let r = engine
-            .reenable(store.as_ref(), &secret_id, hash)
-            .await
-            .map_err(engine_error)?;
+        let r = engine.reenable(store.as_ref(), &secret_id, hash).await?;
         if out.is_json() {
             out.print_json(&json!({"target": target.to_string(), "reenable": r}));
         } else {
@@ -75,10 +72,7 @@ pub async fn run(
         }
         return Ok(Exit::Ok);
     }
-    let r = engine
-        .retire(store.as_ref(), &secret_id, force)
-        .await
-        .map_err(engine_error)?;
+    let r = engine.retire(store.as_ref(), &secret_id, force).await?;
     if out.is_json() {
         out.print_json(&json!({"target": target.to_string(), "retire": r}));
     } else {

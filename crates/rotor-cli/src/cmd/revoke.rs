@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::confirm::confirm;
 use crate::args::OpenRouterArgs;
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 use crate::target::Target;
@@ -31,8 +31,7 @@ pub async fn run(
     let r = match hash {
         Some(h) => engine.revoke_key(store.as_ref(), &secret_id, h).await,
         None => engine.revoke(store.as_ref(), &secret_id).await,
-    }
-    .map_err(engine_error)?;
+    }?;
     if out.is_json() {
         out.print_json(&json!({"target": target.to_string(), "revoke": r}));
     } else {

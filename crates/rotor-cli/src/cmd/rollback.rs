@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::args::OpenRouterArgs;
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::{Output, at};
 use crate::target::Target;
@@ -14,10 +14,7 @@ pub async fn run(out: &Output, target: &str, or: &OpenRouterArgs) -> Result<Exit
     let target = Target::parse(target)?;
     let store = target.open_store().await?;
     let engine = engine(or).await?;
-    let r = engine
-        .rollback(store.as_ref(), &target.secret_id())
-        .await
-        .map_err(engine_error)?;
+    let r = engine.rollback(store.as_ref(), &target.secret_id()).await?;
     if out.is_json() {
         out.print_json(&json!({"target": target.to_string(), "rollback": r}));
     } else {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::args::OpenRouterArgs;
 use crate::backends::open;
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 use crate::target::Target;
@@ -49,8 +49,7 @@ pub async fn rotate(
         engine.resume(store.as_ref(), &secret_id).await
     } else {
         engine.rotate(store.as_ref(), &secret_id).await
-    }
-    .map_err(engine_error)?;
+    }?;
     out.rotation(&parsed, &report);
     Ok(Exit::Ok)
 }
@@ -58,10 +57,7 @@ pub async fn rotate(
 pub async fn abandon(out: &Output, target: &str, or: &OpenRouterArgs) -> Result<Exit, CliError> {
     let (target, store) = open(target).await?;
     let engine = engine(or).await?;
-    let report = engine
-        .abandon(store.as_ref(), &target.secret_id())
-        .await
-        .map_err(engine_error)?;
+    let report = engine.abandon(store.as_ref(), &target.secret_id()).await?;
     if out.is_json() {
         out.print_json(&serde_json::json!({"target": target.to_string(), "abandoned": report}));
     } else {

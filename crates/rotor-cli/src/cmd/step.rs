@@ -4,7 +4,7 @@ use rotor_core::engine::Step;
 
 use crate::args::OpenRouterArgs;
 use crate::backends::open;
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::Output;
 
@@ -22,8 +22,7 @@ pub async fn run(
     let engine = engine(or).await?;
     let report = engine
         .step(store.as_ref(), &target.secret_id(), step, token)
-        .await
-        .map_err(engine_error)?;
+        .await?;
     out.step(&target, &report);
     Ok(Exit::Ok)
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::confirm::confirm;
 use crate::args::OpenRouterArgs;
-use crate::engine_setup::{engine, engine_error};
+use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
 use crate::output::{Output, age};
 use crate::target::Target;
@@ -58,7 +58,7 @@ pub async fn run(
             .references(store.as_ref(), &target.secret_id())
             .await
             .map_err(|e| {
-                let mut c = engine_error(e);
+                let mut c = CliError::from(e);
                 c.message = format!("{}; the sweep deleted nothing", c.message);
                 c
             })?;
@@ -67,10 +67,7 @@ pub async fn run(
         secrets.push(target.to_string());
         stores.push((store, target.secret_id()));
     }
-    let listed = engine
-        .sweep(secrets.clone(), &refs, min_age)
-        .await
-        .map_err(engine_error)?;
+    let listed = engine.sweep(secrets.clone(), &refs, min_age).await?;
     let shown: std::collections::BTreeSet<String> = listed
         .orphans
         .iter()
@@ -98,7 +95,7 @@ pub async fn run(
             .sweep_confirmed(&held, secrets, &shown, min_age)
             .await
             .map_err(|e| {
-                let mut c = engine_error(e);
+                let mut c = CliError::from(e);
                 c.message = format!("{}; the sweep deleted nothing", c.message);
                 c
             })?
