@@ -18,7 +18,7 @@
 //! `daemon/schedule.rs` decides when a secret is due (pure), `daemon/http.rs` serves `/healthz`
 //! and `/metrics`, `daemon/metrics.rs` holds the Prometheus metrics.
 //!
-//! Operator documentation: `crates/rotor-cli/DAEMON.md`.
+//! Operator documentation: `docs/daemon.md`.
 
 mod http;
 mod metrics;

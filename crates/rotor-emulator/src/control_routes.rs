@@ -1,6 +1,6 @@
 //! `/_emulator/*`: the server side of the test controls (`control.rs` is their client and wire
-//! types), served only with `test_controls` (never part of OpenRouter's surface). See the
-//! crate README for the contract.
+//! types), served only with `test_controls` (never part of OpenRouter's surface). The contract:
+//! docs/emulator.md.
 
 use std::sync::Arc;
 
