@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use rotor_core::engine::{DryRun, Engine, PlanOp, PlannedChange};
-use serde_json::json;
+use rotor_core::engine::{DryRun, Engine, PlanOp};
 
 use crate::args::{Command, FleetArgs, OpenRouterArgs};
 use crate::engine_setup::engine;
@@ -118,7 +117,7 @@ async fn plan_one(
 ) -> Result<Exit, CliError> {
     let engine = engine(or).await?;
     let plans = [plan(&engine, target, op).await?];
-    print(out, &plans);
+    out.plans(&plans);
     Ok(exit_of(&plans))
 }
 
@@ -137,7 +136,7 @@ async fn plan_fleet(
     for s in &config.secrets {
         plans.push(plan(&engine, &s.target, op.clone()).await?);
     }
-    print(out, &plans);
+    out.plans(&plans);
     Ok(exit_of(&plans))
 }
 
@@ -154,67 +153,5 @@ fn exit_of(plans: &[DryRun]) -> Exit {
         Exit::Precondition
     } else {
         Exit::Ok
-    }
-}
-
-fn print(out: &Output, plans: &[DryRun]) {
-    if out.is_json() {
-        out.print_json(&json!({ "dry_run": plans }));
-        return;
-    }
-    for p in plans {
-        println!(
-            "dry run of `{}` on {} (nothing changed):",
-            p.operation, p.secret_id
-        );
-        if let Some(why) = &p.refused {
-            println!("  would be refused: {why}");
-            continue;
-        }
-        if p.changes.is_empty() {
-            println!("  nothing to do");
-        }
-        for c in &p.changes {
-            match c {
-                PlannedChange::CreateSecret => {
-                    println!("  would create the secret with the new key as current")
-                }
-                PlannedChange::CreateKey { key } => {
-                    println!("  would create key {:?}", key.name);
-                    println!(
-                        "    limit {}{}, include BYOK {}, expires {}, workspace {}",
-                        key.limit
-                            .map(|l| format!("${l}"))
-                            .unwrap_or_else(|| "none".into()),
-                        key.limit_reset
-                            .map(|r| format!(" reset {r}"))
-                            .unwrap_or_default(),
-                        key.include_byok_in_limit,
-                        key.expires_at
-                            .map(|t| t.to_rfc3339())
-                            .unwrap_or_else(|| "never".into()),
-                        key.workspace_id.as_deref().unwrap_or("default"),
-                    );
-                    if !key.guardrails.is_empty() {
-                        println!("    assigned to guardrails {}", key.guardrails.join(", "));
-                    }
-                }
-                PlannedChange::Promote { replaces_key_hash } => println!(
-                    "  would make the new key current; {replaces_key_hash} would become previous (alive through its grace period)"
-                ),
-                PlannedChange::Restore { key_hash } => {
-                    println!("  would make the previous key {key_hash} current again")
-                }
-                PlannedChange::DisableKey { key_hash, reason } => {
-                    println!("  would disable key {key_hash} ({reason})")
-                }
-                PlannedChange::DeleteKey { key_hash, reason } => {
-                    println!("  would delete key {key_hash} ({reason})")
-                }
-                PlannedChange::ClearPending { token } => {
-                    println!("  would give up the pending rotation {token}")
-                }
-            }
-        }
     }
 }

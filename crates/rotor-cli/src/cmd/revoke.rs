@@ -1,8 +1,6 @@
 //! `rotor revoke TARGET [--hash H] [--yes]`: emergency rotation and deletion of old keys.
 //! User documentation: docs/lifecycle.md.
 
-use serde_json::json;
-
 use super::confirm::confirm;
 use crate::args::OpenRouterArgs;
 use crate::engine_setup::engine;
@@ -32,28 +30,6 @@ pub async fn run(
         Some(h) => engine.revoke_key(store.as_ref(), &secret_id, h).await,
         None => engine.revoke(store.as_ref(), &secret_id).await,
     }?;
-    if out.is_json() {
-        out.print_json(&json!({"target": target.to_string(), "revoke": r}));
-    } else {
-        if let Some(rot) = &r.rotation {
-            println!("rotated {target} (token {})", rot.token);
-        }
-        println!("  current key: {}", r.current_key_hash);
-        if r.deleted.is_empty() {
-            println!("  no older key to delete");
-        }
-        for k in &r.deleted {
-            println!(
-                "  deleted key {} {:?}{}",
-                k.key_hash,
-                k.key_name,
-                if k.already_gone {
-                    " (was already gone)"
-                } else {
-                    ""
-                }
-            );
-        }
-    }
+    out.revocation(&target, &r);
     Ok(Exit::Ok)
 }

@@ -58,13 +58,6 @@ pub async fn abandon(out: &Output, target: &str, or: &OpenRouterArgs) -> Result<
     let (target, store) = open(target).await?;
     let engine = engine(or).await?;
     let report = engine.abandon(store.as_ref(), &target.secret_id()).await?;
-    if out.is_json() {
-        out.print_json(&serde_json::json!({"target": target.to_string(), "abandoned": report}));
-    } else {
-        println!("abandoned the rotation {} of {target}", report.token);
-        for h in &report.deleted_keys {
-            println!("  deleted its key {h}");
-        }
-    }
+    out.abandoned(&target, &report);
     Ok(Exit::Ok)
 }

@@ -4,13 +4,12 @@
 use std::path::Path;
 
 use rotor_core::engine::References;
-use serde_json::json;
 
 use super::confirm::confirm;
 use crate::args::OpenRouterArgs;
 use crate::engine_setup::engine;
 use crate::error::{CliError, Exit};
-use crate::output::{Output, age};
+use crate::output::Output;
 use crate::target::Target;
 
 /// `rotor sweep` options.
@@ -75,9 +74,7 @@ pub async fn run(
         .map(|o| o.key_hash.clone())
         .collect();
     let report = if args.delete && !shown.is_empty() {
-        if !out.is_json() {
-            print_orphans(&listed, false);
-        }
+        out.orphans_to_delete(&listed);
         confirm(
             &format!(
                 "delete {} orphaned rotor key(s) at OpenRouter?",
@@ -102,40 +99,6 @@ pub async fn run(
     } else {
         listed
     };
-    if out.is_json() {
-        out.print_json(&json!({"sweep": report}));
-    } else {
-        print_orphans(&report, args.delete);
-    }
+    out.sweep(&report, args.delete);
     Ok(Exit::Ok)
-}
-
-fn print_orphans(r: &rotor_core::engine::SweepReport, delete: bool) {
-    println!(
-        "{} rotor key(s) in the account, {} referenced by {} secret(s), {} orphaned",
-        r.rotor_keys,
-        r.referenced,
-        r.secrets.len(),
-        r.orphans.len()
-    );
-    for o in &r.orphans {
-        println!(
-            "  {} {:?}  age {}  usage ${:.4}{}{}",
-            o.key_hash,
-            o.key_name,
-            age(o.age_seconds),
-            o.usage,
-            if o.disabled { "  disabled" } else { "" },
-            if o.deleted {
-                "  DELETED"
-            } else if o.too_new {
-                "  (younger than --min-age: kept)"
-            } else {
-                ""
-            }
-        );
-    }
-    if !delete && r.orphans.iter().any(|o| !o.too_new) {
-        println!("  (listed only: `--delete` deletes them)");
-    }
 }
