@@ -89,7 +89,7 @@ if _rotor_py312=$(_rotor_find_py312); then
   log "AWS emulator: LocalStack (host mode, $($_rotor_py312 --version 2>&1) at $_rotor_py312)"
   _rotor_start_localstack "$_rotor_py312" || { log "LocalStack failed to start"; exit 1; }
 else
-  log "AWS emulator: no Python >= 3.12 found, falling back to moto server (known gaps: see crates/rotor-aws/README.md)"
+  log "AWS emulator: no Python >= 3.12 found, falling back to moto server (known gaps: see docs/aws.md)"
   _rotor_start_moto || { log "moto server failed to start"; exit 1; }
 fi
 log "AWS emulator ($ROTOR_TEST_AWS_EMULATOR) ready at $ROTOR_TEST_AWS_ENDPOINT"

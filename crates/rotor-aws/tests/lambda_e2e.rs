@@ -432,7 +432,7 @@ async fn rotate_immediately_false_runs_only_test_secret() {
     let (v0, doc0) = w.read("AWSCURRENT").await;
     // With RotateImmediately=false Secrets Manager stores a pending version equal to the current
     // value and invokes only testSecret. LocalStack's RotateSecret fails on that flag (an internal
-    // error, see the crate README), so the test stores that pending version itself.
+    // error, see docs/aws.md), so the test stores that pending version itself.
     let token = uuid::Uuid::new_v4().to_string();
     w.sm.put_secret_value()
         .secret_id(&w.secret)

@@ -322,7 +322,7 @@ pub enum Command {
     ///
     /// Schedules are `every = "30d"` or `cron` in UTC: 5 fields (min hour day-of-month month
     /// day-of-week, weekday 0 or 7 = Sunday), or 6/7 fields with seconds first (and a year
-    /// last). See DAEMON.md.
+    /// last). See docs/daemon.md.
     Daemon {
         /// The configuration file. Default: ROTOR_CONFIG, else ./rotor.toml.
         #[arg(long, value_name = "FILE")]

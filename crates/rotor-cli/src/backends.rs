@@ -81,3 +81,10 @@ impl Target {
         }
     }
 }
+
+/// Parses a target URI and opens its store.
+pub async fn open(target: &str) -> Result<(Target, Arc<dyn SecretStore>), CliError> {
+    let target = Target::parse(target)?;
+    let store = target.open_store().await?;
+    Ok((target, store))
+}

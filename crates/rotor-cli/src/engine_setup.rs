@@ -21,11 +21,6 @@ impl From<EngineError> for CliError {
     }
 }
 
-/// Maps an engine error to the documented exit codes (for `map_err`).
-pub fn engine_error(e: EngineError) -> CliError {
-    CliError::from(e)
-}
-
 /// The policy defaults (ROTOR_* variables) and an engine for the configured OpenRouter.
 pub async fn engine(openrouter: &OpenRouterArgs) -> Result<Engine, CliError> {
     let defaults = Policy::from_env().map_err(|e| CliError::usage(e.to_string()))?;

@@ -2,16 +2,11 @@
 
 mod args;
 mod backends;
-mod commands;
+mod cmd;
 mod config;
 mod daemon;
-mod demo;
-mod dry_run;
 mod engine_setup;
 mod error;
-mod fleet;
-mod help;
-mod lifecycle;
 mod logging;
 mod management;
 mod output;
@@ -32,7 +27,7 @@ async fn main() -> ExitCode {
         matches!(cli.command, args::Command::Daemon { .. }),
         format,
     );
-    match commands::run(cli).await {
+    match cmd::run(cli).await {
         Ok(exit) => exit.into(),
         Err(e) => {
             if format == LogFormat::Json && tracing::enabled!(tracing::Level::ERROR) {

@@ -11,6 +11,9 @@ use serde_json::json;
 
 use crate::target::Target;
 
+mod lifecycle;
+mod plan;
+
 pub struct Output {
     json: bool,
 }

@@ -46,7 +46,7 @@ pub async fn run_all(store: &dyn SecretStore, prefix: &str) {
 }
 
 /// [`run_all`] without [`racing_ledger_writes`], for an emulator whose concurrent label moves
-/// are not atomic (LocalStack: see crates/rotor-aws/README.md); the sequential check-and-set
+/// are not atomic (LocalStack: see docs/aws.md); the sequential check-and-set
 /// cases still run.
 pub async fn run_all_but_ledger_races(store: &dyn SecretStore, prefix: &str) {
     create_and_read(store, prefix).await;

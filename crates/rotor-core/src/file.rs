@@ -1,7 +1,7 @@
 //! [`FileStore`]: secrets as JSON files on disk, the embedded default for local use.
 //!
-//! One JSON file per secret in a directory; the layout is documented in `FILE_STORE.md` (next to
-//! this crate's `Cargo.toml`) so local scripts and applications can read the current key:
+//! One JSON file per secret in a directory; the layout is documented in the repository's
+//! `docs/file-store.md` so local scripts and applications can read the current key:
 //!
 //! ```text
 //! jq -r '.versions[.stages.AWSCURRENT].value | fromjson | .api_key' DIR/SECRET.json
@@ -68,7 +68,7 @@ struct Config {
     lock_timeout: Duration,
 }
 
-/// The on-disk document (see `FILE_STORE.md`). Holds plaintext values: no `Debug`.
+/// The on-disk document (see `docs/file-store.md`). Holds plaintext values: no `Debug`.
 #[derive(Serialize, Deserialize)]
 struct SecretFile {
     format: String,
@@ -239,7 +239,7 @@ impl FileStore {
         Ok(self.paths(secret)?.file)
     }
 
-    /// The lock file of `secret` (see `FILE_STORE.md`).
+    /// The lock file of `secret` (see `docs/file-store.md`).
     pub fn lock_path(&self, secret: &str) -> Result<PathBuf, StoreError> {
         Ok(self.paths(secret)?.lock)
     }
@@ -468,7 +468,7 @@ fn corrupt(secret: &str, path: &Path, what: impl std::fmt::Display) -> StoreErro
         secret: secret.to_owned(),
         message: format!(
             "file {} is not a valid {FILE_FORMAT} document: {what}; restore it from a backup \
-             or fix it by hand (see FILE_STORE.md)",
+             or fix it by hand (see docs/file-store.md)",
             path.display()
         ),
     }

@@ -1,4 +1,4 @@
-//! Rotation policy: defaults from configuration ([`PolicyDefaults`], e.g. [`Policy::from_env`]),
+//! Rotation policy: defaults from configuration (a [`Policy`], e.g. [`Policy::from_env`]),
 //! merged with the per-secret overrides in the document's `rotation` field ([`PolicyOverrides`]).
 //!
 //! Key names: every key rotor creates is named from a template (default `{secret} rotated {date}`)
@@ -342,9 +342,6 @@ pub struct Policy {
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(120);
 /// Default [`Policy::max_live_keys`].
 pub const DEFAULT_MAX_LIVE_KEYS: usize = 10;
-
-/// Policy defaults from configuration (the same type as a resolved [`Policy`]).
-pub type PolicyDefaults = Policy;
 
 impl Default for Policy {
     fn default() -> Self {

@@ -480,7 +480,7 @@ fn run_one_liner(program: &str, args: &[&str]) -> String {
         .to_owned()
 }
 
-/// The python one-liner documented in FILE_STORE.md (python3 is always installed).
+/// The python one-liner documented in docs/file-store.md (python3 is always installed).
 #[tokio::test]
 async fn file_store_layout_is_readable_by_the_documented_python_one_liner() {
     let (_tmp, dir) = store_dir();
@@ -504,7 +504,7 @@ async fn file_store_layout_is_readable_by_the_documented_python_one_liner() {
     );
 }
 
-/// The jq one-liner documented in FILE_STORE.md, run for real (`tests/run` installs jq).
+/// The jq one-liner documented in docs/file-store.md, run for real (`tests/run` installs jq).
 #[tokio::test]
 async fn file_store_layout_is_readable_by_the_documented_jq_one_liner() {
     let (_tmp, dir) = store_dir();

@@ -1,6 +1,7 @@
-//! HTTP client for the emulator's `/_emulator/` test controls (real HTTP, used by tests in every
-//! crate). Every method fails with the `reqwest::Error` of a non-2xx answer (e.g. 404 when the
-//! emulator runs without test controls).
+//! HTTP client for the emulator's `/_emulator/` test controls, and the types both sides speak
+//! (the server is `control_routes.rs`). Real HTTP, used by tests in every crate. Every method
+//! fails with the `reqwest::Error` of a non-2xx answer (e.g. 404 when the emulator runs without
+//! test controls).
 
 use std::time::Duration;
 
@@ -63,7 +64,7 @@ impl std::fmt::Debug for NewAccount {
             .field("account", &self.account)
             .field(
                 "management_key",
-                &crate::state::key_label(&self.management_key),
+                &crate::key_material::key_label(&self.management_key),
             )
             .field("workspace_id", &self.workspace_id)
             .finish()

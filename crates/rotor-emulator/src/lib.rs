@@ -15,15 +15,21 @@
 //! Keys are stored by their SHA-256 only; the plaintext of an ordinary key is returned once, by
 //! `POST /keys`. Nothing is ever logged but hashes, names and account ids.
 
-mod api;
-mod app;
+mod completions;
 pub mod control;
+mod control_routes;
 pub mod crash_proxy;
 mod error;
-mod org;
+mod gate;
+mod guardrails;
+mod key_material;
+mod keys;
+mod request;
+mod routes;
 mod server;
+mod shared;
 mod state;
-mod test_controls;
+mod workspaces;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -104,7 +110,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("listen", &self.listen)
             .field(
                 "management_key",
-                &self.management_key.as_deref().map(state::key_label),
+                &self.management_key.as_deref().map(key_material::key_label),
             )
             .field("state_file", &self.state_file)
             .field("test_controls", &self.test_controls)
@@ -129,7 +135,10 @@ impl std::fmt::Debug for RunningEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningEmulator")
             .field("addr", &self.addr)
-            .field("management_key", &state::key_label(&self.management_key))
+            .field(
+                "management_key",
+                &key_material::key_label(&self.management_key),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -191,7 +200,7 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     state.version = 1;
     let (management_key, generated) = match &config.management_key {
         Some(k) if !k.trim().is_empty() => (k.trim().to_owned(), false),
-        _ => (state::generate_key(), true),
+        _ => (key_material::generate_key(), true),
     };
     state.set_first_management_key(&management_key);
     if let Some(path) = &config.state_file {
@@ -199,8 +208,12 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(app::Shared::new(state, config.state_file.clone(), &config));
-    let router = app::router(shared);
+    let shared = Arc::new(shared::Shared::new(
+        state,
+        config.state_file.clone(),
+        &config,
+    ));
+    let router = routes::router(shared);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, router, shutdown_rx));
     tracing::info!(%addr, test_controls = config.test_controls, "rotor-emulator listening");
@@ -211,4 +224,27 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         shutdown,
         task: Some(task),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_contains_a_management_key() {
+        let key = key_material::generate_key();
+        let config = EmulatorConfig {
+            management_key: Some(key.clone()),
+            ..Default::default()
+        };
+        let account = control::NewAccount {
+            account: "a".into(),
+            management_key: key.clone(),
+            workspace_id: String::new(),
+        };
+        let printed = format!("{config:?} {account:?} {account:#?}");
+        assert!(!printed.contains(&key[9..]), "{printed}");
+        assert!(printed.contains(&key_material::key_label(&key)));
+        assert_eq!(key_material::key_label("short"), "[redacted]");
+    }
 }

@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tower::ServiceExt;
 
-use crate::app::ConnectionAbort;
+use crate::shared::ConnectionAbort;
 
 /// How long a graceful shutdown waits for in-flight requests before closing connections.
 const DRAIN: Duration = Duration::from_secs(5);

@@ -19,7 +19,6 @@ use tokio::task::JoinSet;
 
 use crate::args::{FleetArgs, OpenRouterArgs};
 use crate::config::RotorConfig;
-use crate::engine_setup::engine_error;
 use crate::error::{CliError, Exit};
 use crate::output::{Output, short};
 use crate::target::Target;
@@ -244,18 +243,12 @@ async fn run_one(engine: &Engine, op: FleetOp, target: &str) -> Result<OneResult
     let secret_id = target.secret_id();
     match op {
         FleetOp::Rotate => {
-            let r = engine
-                .rotate(store.as_ref(), &secret_id)
-                .await
-                .map_err(engine_error)?;
+            let r = engine.rotate(store.as_ref(), &secret_id).await?;
             let detail = format!("{} older key(s) retired", r.retired.len());
             Ok((Outcome::Ok, r.new_key_hash, detail, None))
         }
         FleetOp::Status => {
-            let s = engine
-                .status(store.as_ref(), &secret_id)
-                .await
-                .map_err(engine_error)?;
+            let s = engine.status(store.as_ref(), &secret_id).await?;
             let current = s
                 .versions
                 .iter()
@@ -288,10 +281,7 @@ async fn run_one(engine: &Engine, op: FleetOp, target: &str) -> Result<OneResult
             Ok((outcome, hash, detail, Some(s)))
         }
         FleetOp::Retire { force } => {
-            let r = engine
-                .retire(store.as_ref(), &secret_id, force)
-                .await
-                .map_err(engine_error)?;
+            let r = engine.retire(store.as_ref(), &secret_id, force).await?;
             let detail = format!(
                 "{} retired, {} disabled, {} observing",
                 r.retired.len(),

@@ -1,50 +1,25 @@
-//! The router, the shared state, and the layer every OpenRouter route goes through (request
-//! counters, injected faults, the per-management-key rate limit).
+//! The layer every OpenRouter route goes through: request counters, injected faults, the
+//! per-management-key rate limit.
 
 use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use axum::{
-    Router,
     extract::{MatchedPath, Request, State as AxumState},
     http::StatusCode,
-    middleware::{self, Next},
+    middleware::Next,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 
 use crate::{
-    RateLimit, RetryAfterMode, api,
-    control::{Fault, FaultKind},
+    RateLimit, RetryAfterMode,
+    control::FaultKind,
     error::ApiError,
-    org,
-    state::{Caller, State},
-    test_controls,
+    shared::{ConnectionAbort, Inner, RateWindow, Shared},
+    state::Caller,
 };
-
-/// What the handlers share.
-pub(crate) struct Shared {
-    inner: Mutex<Inner>,
-    pub state_file: Option<PathBuf>,
-    pub completion_cost: f64,
-    pub rate_limit: Option<RateLimit>,
-    pub retry_after: RetryAfterMode,
-    pub test_controls: bool,
-}
-
-/// One management key's rate-limit window.
-pub(crate) struct RateWindow {
-    start: Instant,
-    /// When the window ends, in Unix milliseconds (`X-RateLimit-Reset`).
-    reset_ms: i64,
-    count: u32,
-    /// 429s answered so far (decides which carry `Retry-After`).
-    refusals: u64,
-}
 
 /// The rate-limit state of one request: the `X-RateLimit-*` values, and whether it was refused
 /// (`Some(retry_after)` then).
@@ -65,101 +40,6 @@ impl RateInfo {
     }
 }
 
-/// Everything mutable, behind one mutex.
-pub(crate) struct Inner {
-    pub state: State,
-    /// Pending faults, in injection order; `count` is what remains.
-    pub faults: Vec<Fault>,
-    pub counters: BTreeMap<String, u64>,
-    /// Per account index: the current rate-limit window.
-    pub rate_windows: BTreeMap<usize, RateWindow>,
-}
-
-impl Shared {
-    pub fn new(state: State, state_file: Option<PathBuf>, config: &crate::EmulatorConfig) -> Self {
-        Shared {
-            inner: Mutex::new(Inner {
-                state,
-                faults: Vec::new(),
-                counters: BTreeMap::new(),
-                rate_windows: BTreeMap::new(),
-            }),
-            state_file,
-            completion_cost: config.completion_cost,
-            rate_limit: config.rate_limit,
-            retry_after: config.retry_after,
-            test_controls: config.test_controls,
-        }
-    }
-
-    /// The state. A handler that panicked while holding the lock leaves no half-applied change
-    /// (every handler validates before it mutates), so a poisoned lock is recovered.
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Closes the connection a request came in on without writing a response (commit-then-drop).
-/// Inserted into every request's extensions by the connection loop.
-#[derive(Clone)]
-pub(crate) struct ConnectionAbort(pub Arc<tokio::sync::Notify>);
-
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let openrouter = Router::new()
-        .route("/api/v1/keys", get(api::list_keys).post(api::create_key))
-        .route(
-            "/api/v1/keys/{hash}",
-            get(api::get_key)
-                .patch(api::update_key)
-                .delete(api::delete_key),
-        )
-        .route(
-            "/api/v1/guardrails",
-            get(org::list_guardrails).post(org::create_guardrail),
-        )
-        .route(
-            "/api/v1/guardrails/{id}",
-            get(org::get_guardrail)
-                .patch(org::update_guardrail)
-                .delete(org::delete_guardrail),
-        )
-        .route(
-            "/api/v1/guardrails/{id}/assignments/keys",
-            get(org::list_guardrail_assignments).post(org::assign_keys),
-        )
-        .route(
-            "/api/v1/guardrails/{id}/assignments/keys/remove",
-            post(org::unassign_keys),
-        )
-        .route(
-            "/api/v1/guardrails/assignments/keys",
-            get(org::list_all_assignments),
-        )
-        .route(
-            "/api/v1/workspaces",
-            get(org::list_workspaces).post(org::create_workspace),
-        )
-        .route(
-            "/api/v1/workspaces/{id}",
-            get(org::get_workspace)
-                .patch(org::update_workspace)
-                .delete(org::delete_workspace),
-        )
-        .route("/api/v1/key", get(api::current_key))
-        .route("/api/v1/auth/key", get(api::current_key))
-        .route("/api/v1/credits", get(api::credits))
-        .route("/api/v1/chat/completions", post(api::chat_completions))
-        .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
-    let mut app = openrouter;
-    if shared.test_controls {
-        app = app.merge(test_controls::router());
-    }
-    app.fallback(|| async { ApiError::not_found() })
-        .with_state(shared)
-}
-
 /// Whether a fault's path pattern matches a request path (`*` = any one segment).
 fn path_matches(pattern: &str, path: &str) -> bool {
     let p: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
@@ -168,7 +48,11 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 }
 
 /// Counters, faults and the rate limit, in that order, before the handler.
-async fn gate(AxumState(shared): AxumState<Arc<Shared>>, request: Request, next: Next) -> Response {
+pub(crate) async fn gate(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let template = request
@@ -267,7 +151,7 @@ fn rate_limit_check(
     limit: RateLimit,
     mode: RetryAfterMode,
 ) -> Option<RateInfo> {
-    let token = api::bearer(request.headers()).ok()?;
+    let token = crate::request::bearer(request.headers()).ok()?;
     let Some(Caller::Management { account }) = inner.state.identify(token) else {
         return None;
     };

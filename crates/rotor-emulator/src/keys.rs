@@ -1,5 +1,5 @@
-//! The OpenRouter surface: `/api/v1/keys`, `/api/v1/keys/{hash}`, `/api/v1/key`,
-//! `/api/v1/chat/completions` (and the older `/api/v1/auth/key`, `/api/v1/credits`).
+//! Keys: `/api/v1/keys`, `/api/v1/keys/{hash}`, and `/api/v1/key` (and the older
+//! `/api/v1/auth/key`), where any usable key inspects itself.
 
 use std::sync::Arc;
 
@@ -7,169 +7,22 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, RawQuery, State as AxumState},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::{
-    app::{Inner, Shared},
     error::ApiError,
-    state::{Caller, LimitReset, StoredKey, rfc3339},
+    request::{
+        bearer, management_account, parse_bool, parse_expires_at, parse_limit, parse_limit_reset,
+        parse_name, parse_object, parse_workspace_id, usable,
+    },
+    shared::{Inner, Shared, persist},
+    state::{Caller, StoredKey, rfc3339},
 };
 
 type ApiResult = Result<Response, ApiError>;
-
-/// The bearer token of a request, or 401 `Missing Authentication header`.
-pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(ApiError::missing_auth)?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or_else(ApiError::missing_auth)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(ApiError::missing_auth());
-    }
-    Ok(token)
-}
-
-/// Whether an ordinary key may authenticate: not deleted, not disabled, not expired.
-pub(crate) fn usable(key: &StoredKey, now: DateTime<Utc>) -> bool {
-    !key.deleted && !key.disabled && !key.is_expired(now)
-}
-
-/// The caller's account index if it is a management key; 401/403 otherwise.
-pub(crate) fn management_account(
-    inner: &Inner,
-    headers: &HeaderMap,
-    now: DateTime<Utc>,
-) -> Result<usize, ApiError> {
-    match inner.state.identify(bearer(headers)?) {
-        Some(Caller::Management { account }) => Ok(account),
-        Some(Caller::Ordinary { index }) if usable(&inner.state.keys[index], now) => {
-            Err(ApiError::management_only())
-        }
-        _ => Err(ApiError::user_not_found()),
-    }
-}
-
-pub(crate) fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("a JSON object body is required"));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the body is not valid JSON ({e})"
-        ))),
-    }
-}
-
-pub(crate) fn parse_name(v: &Value) -> Result<String, ApiError> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-        _ => Err(ApiError::bad_request("name must be a non-empty string")),
-    }
-}
-
-fn parse_limit(v: &Value) -> Result<Option<f64>, ApiError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(f)),
-            _ => Err(ApiError::bad_request("limit must be a number >= 0 or null")),
-        },
-        _ => Err(ApiError::bad_request("limit must be a number >= 0 or null")),
-    }
-}
-
-pub(crate) fn parse_limit_reset(v: &Value) -> Result<Option<LimitReset>, ApiError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) => LimitReset::parse(s).map(Some).ok_or_else(|| {
-            ApiError::bad_request("limit_reset must be daily, weekly, monthly or null")
-        }),
-        _ => Err(ApiError::bad_request(
-            "limit_reset must be daily, weekly, monthly or null",
-        )),
-    }
-}
-
-pub(crate) fn parse_bool(v: &Value, field: &str) -> Result<bool, ApiError> {
-    v.as_bool()
-        .ok_or_else(|| ApiError::bad_request(format!("{field} must be a boolean")))
-}
-
-/// `expires_at` as OpenRouter documents it: ISO 8601 in UTC with seconds
-/// (`YYYY-MM-DDTHH:MM:SSZ`, fractional seconds allowed, `Z` or `+00:00`), in the future.
-/// Minute precision, other offsets, dates alone and past times are 400.
-pub(crate) fn parse_expires_at(
-    v: &Value,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
-    const SHAPE: &str = "expires_at must be an ISO 8601 UTC timestamp with seconds (YYYY-MM-DDTHH:MM:SSZ; fractional seconds allowed) or null";
-    let s = match v {
-        Value::Null => return Ok(None),
-        Value::String(s) => s.as_str(),
-        _ => return Err(ApiError::bad_request(SHAPE)),
-    };
-    let local = if let Some(rest) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
-        rest
-    } else if let Some(rest) = s.strip_suffix("+00:00") {
-        rest
-    } else if s.len() >= 25
-        && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-')
-        && s.as_bytes()[s.len() - 3] == b':'
-    {
-        return Err(ApiError::bad_request(
-            "expires_at must be in UTC (end with Z or +00:00); other timezones are rejected",
-        ));
-    } else {
-        return Err(ApiError::bad_request(SHAPE));
-    };
-    // `YYYY-MM-DDTHH:MM` (no seconds) is rejected explicitly: OpenRouter refuses minute precision.
-    let (date_time, fraction) = local.split_once('.').unwrap_or((local, ""));
-    if date_time.len() != 19
-        || !fraction.bytes().all(|b| b.is_ascii_digit())
-        || local.ends_with('.')
-    {
-        let detail = if date_time.len() == 16 {
-            "expires_at must include seconds (YYYY-MM-DDTHH:MM:SSZ); minute-precision timestamps are rejected"
-        } else {
-            SHAPE
-        };
-        return Err(ApiError::bad_request(detail));
-    }
-    let t = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S%.f")
-        .map_err(|_| ApiError::bad_request(SHAPE))?
-        .and_utc();
-    if t <= now {
-        return Err(ApiError::bad_request("expires_at must be in the future"));
-    }
-    Ok(Some(t))
-}
-
-pub(crate) fn parse_workspace_id(s: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(s)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::bad_request("workspace_id must be a UUID"))
-}
-
-pub(crate) fn persist(inner: &Inner, shared: &Shared) -> Result<(), ApiError> {
-    if let Some(path) = &shared.state_file {
-        inner.state.save(path).map_err(|e| {
-            tracing::error!(error = %e, "could not persist emulator state");
-            ApiError::internal()
-        })?;
-    }
-    Ok(())
-}
 
 /// `GET /api/v1/keys`
 pub(crate) async fn list_keys(
@@ -427,95 +280,4 @@ pub(crate) async fn current_key(
         _ => return Err(ApiError::user_not_found()),
     };
     Ok(Json(json!({ "data": data })).into_response())
-}
-
-/// `GET /api/v1/credits` (management key).
-pub(crate) async fn credits(
-    AxumState(shared): AxumState<Arc<Shared>>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let now = crate::state::now();
-    let inner = shared.lock();
-    let account = management_account(&inner, &headers, now)?;
-    let id = &inner.state.accounts[account].id;
-    let total_usage: f64 = inner
-        .state
-        .keys
-        .iter()
-        .filter(|k| &k.account == id)
-        .map(|k| k.usage)
-        .sum();
-    Ok(
-        Json(json!({ "data": { "total_credits": 100.0, "total_usage": total_usage } }))
-            .into_response(),
-    )
-}
-
-/// `POST /api/v1/chat/completions`: one canned answer; adds the configured cost to the key's usage.
-pub(crate) async fn chat_completions(
-    AxumState(shared): AxumState<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let now = crate::state::now();
-    let mut inner = shared.lock();
-    let index = match inner.state.identify(bearer(&headers)?) {
-        Some(Caller::Management { .. }) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "Management keys cannot be used for completions; use an ordinary API key",
-            ));
-        }
-        Some(Caller::Ordinary { index }) if usable(&inner.state.keys[index], now) => index,
-        _ => return Err(ApiError::user_not_found()),
-    };
-    let body = parse_object(&body)?;
-    let model = match body.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err(ApiError::bad_request("model must be a non-empty string")),
-    };
-    let prompt_tokens = match body.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => m.len() as u64 * 8,
-        _ => return Err(ApiError::bad_request("messages must be a non-empty array")),
-    };
-    let cost = shared.completion_cost;
-    let guardrails = inner.state.guardrails_of_key(index);
-    for &g in &guardrails {
-        crate::org::enforce(&inner.state.guardrails[g], &model, cost, now)?;
-    }
-    let key = &mut inner.state.keys[index];
-    if let Some(remaining) = key.limit_remaining(now) {
-        if remaining + 1e-12 < cost || remaining <= 0.0 {
-            return Err(ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "Key limit exceeded. Manage it using https://openrouter.ai/settings/keys",
-            ));
-        }
-    }
-    key.add_usage(cost, now);
-    key.last_used_at = Some(now);
-    let hash = key.hash.clone();
-    for g in guardrails {
-        inner.state.guardrails[g].add_spend(cost, now);
-    }
-    persist(&inner, &shared)?;
-    tracing::debug!(hash = %hash, cost, "completion");
-    let id = format!("gen-{}-{}", now.timestamp(), uuid::Uuid::new_v4().simple());
-    Ok(Json(json!({
-        "id": id,
-        "provider": "rotor-emulator",
-        "model": model,
-        "object": "chat.completion",
-        "created": now.timestamp(),
-        "system_fingerprint": null,
-        "choices": [{
-            "index": 0,
-            "logprobs": null,
-            "finish_reason": "stop",
-            "native_finish_reason": "stop",
-            "message": { "role": "assistant", "content": "ok", "refusal": null, "reasoning": null }
-        }],
-        "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1, "cost": cost }
-    }))
-    .into_response())
 }

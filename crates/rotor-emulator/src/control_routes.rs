@@ -1,5 +1,6 @@
-//! `/_emulator/*`: test controls, served only with `test_controls` (never part of OpenRouter's
-//! surface). See the crate README for the contract.
+//! `/_emulator/*`: the server side of the test controls (`control.rs` is their client and wire
+//! types), served only with `test_controls` (never part of OpenRouter's surface). The contract:
+//! docs/emulator.md.
 
 use std::sync::Arc;
 
@@ -15,10 +16,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    app::Shared,
     control::{EmulatedKey, Fault, NewAccount},
     error::ApiError,
-    state::generate_key,
+    key_material::generate_key,
+    shared::{Shared, persist},
 };
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -41,16 +42,6 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("test control body: {e}")))
-}
-
-fn persist(shared: &Shared, inner: &crate::app::Inner) -> Result<(), ApiError> {
-    if let Some(path) = &shared.state_file {
-        inner.state.save(path).map_err(|e| {
-            tracing::error!(error = %e, "could not persist emulator state");
-            ApiError::internal()
-        })?;
-    }
-    Ok(())
 }
 
 async fn inject_fault(
@@ -125,7 +116,7 @@ async fn add_usage(
     for g in inner.state.guardrails_of_key(index) {
         inner.state.guardrails[g].add_spend(usage.amount, now);
     }
-    persist(&shared, &inner)?;
+    persist(&inner, &shared)?;
     Ok(Json(inner.state.keys[index].emulated()).into_response())
 }
 
@@ -149,7 +140,7 @@ async fn add_guardrail_usage(
         .ok_or_else(ApiError::not_found)?;
     let now = crate::state::now();
     inner.state.guardrails[g].add_spend(usage.amount, now);
-    persist(&shared, &inner)?;
+    persist(&inner, &shared)?;
     let spend = inner.state.guardrails[g].spend(now);
     Ok(Json(json!({ "id": id, "spend_usd": spend })).into_response())
 }
@@ -164,7 +155,7 @@ async fn create_account(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Res
     let management_key = generate_key();
     let mut inner = shared.lock();
     let account = inner.state.add_account(&management_key).clone();
-    persist(&shared, &inner)?;
+    persist(&inner, &shared)?;
     tracing::info!(account = %account.id, "account created");
     Ok(Json(NewAccount {
         account: account.id,
@@ -180,7 +171,7 @@ async fn reset(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Response, Ap
     inner.faults.clear();
     inner.counters.clear();
     inner.rate_windows.clear();
-    persist(&shared, &inner)?;
+    persist(&inner, &shared)?;
     tracing::info!("state reset: keys, faults, counters and rate-limit windows forgotten");
     Ok(Json(json!({})).into_response())
 }

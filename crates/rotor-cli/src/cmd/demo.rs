@@ -16,7 +16,6 @@ use rotor_core::{SecretStore, Stage, VersionSelector};
 use rotor_openrouter::{ApiKey, Client, ClientConfig, RetryPolicy};
 use tokio::sync::Mutex;
 
-use crate::engine_setup::engine_error;
 use crate::error::{CliError, Exit};
 use crate::output::{Output, short};
 
@@ -103,10 +102,7 @@ pub async fn run(rotations: u32, out: &Output) -> Result<Exit, CliError> {
         "            grace period of old keys: {} ms (2 h by default)\n",
         GRACE.as_millis()
     ));
-    let init = engine
-        .init(store.as_ref(), SECRET, None)
-        .await
-        .map_err(engine_error)?;
+    let init = engine.init(store.as_ref(), SECRET, None).await?;
     say(format!(
         "init        secret {SECRET}: first key {} ({})",
         short(&init.key_hash),
@@ -130,10 +126,7 @@ pub async fn run(rotations: u32, out: &Output) -> Result<Exit, CliError> {
         say(format!("rotation {n} (token {token})"));
         store.begin_rotation(SECRET, &token).await?;
         for step in Step::ALL {
-            let r = engine
-                .step(store.as_ref(), SECRET, step, &token)
-                .await
-                .map_err(engine_error)?;
+            let r = engine.step(store.as_ref(), SECRET, step, &token).await?;
             tokio::time::sleep(Duration::from_millis(60)).await;
             let app_key = log.last_hash.lock().await.clone();
             let mut line = format!("  {:<13} {:<16}", step.as_str(), r.outcome.to_string());
@@ -163,10 +156,7 @@ pub async fn run(rotations: u32, out: &Output) -> Result<Exit, CliError> {
         .filter(|k| !k.deleted)
         .map(|k| k.hash.clone())
         .collect();
-    let status = engine
-        .status(store.as_ref(), SECRET)
-        .await
-        .map_err(engine_error)?;
+    let status = engine.status(store.as_ref(), SECRET).await?;
     let (ok, failed) = (
         log.ok.load(Ordering::Relaxed),
         log.failed.load(Ordering::Relaxed),
