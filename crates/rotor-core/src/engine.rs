@@ -185,7 +185,7 @@ fn store_err(scope: Scope, action: &str, source: StoreError) -> EngineError {
     }
 }
 
-fn or_err(scope: &Scope, action: &str, source: rotor_openrouter::Error) -> EngineError {
+fn openrouter_error(scope: &Scope, action: &str, source: rotor_openrouter::Error) -> EngineError {
     EngineError::OpenRouter {
         scope: scope.clone(),
         action: action.to_owned(),

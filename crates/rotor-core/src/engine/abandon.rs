@@ -65,7 +65,7 @@ impl Engine {
         {
             self.fence(store, &scope, own).await?;
             self.delete_key(&pending.key_hash).await.map_err(|e| {
-                or_err(
+                openrouter_error(
                     &scope,
                     &format!("deleting the abandoned rotation's key {}", pending.key_hash),
                     e,

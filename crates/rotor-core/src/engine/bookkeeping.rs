@@ -15,7 +15,7 @@ impl Engine {
     /// `record` must record every live key of the secret (the caller's job). On a conflict
     /// (another rotation started, or another promote won) nothing changed: AWSPENDING is cleared
     /// again and [`EngineError::Conflict`] returned.
-    pub(crate) async fn write_successor(
+    pub(crate) async fn write_bookkeeping_version(
         &self,
         store: &dyn SecretStore,
         scope: &Scope,
@@ -70,7 +70,7 @@ impl Engine {
 
 /// `older` with every entry's grace start fixed (the store's `last_rotated` moves with the write
 /// about to happen).
-pub(crate) fn fix_grace(
+pub(crate) fn pin_grace_starts(
     mut older: Vec<OlderKey>,
     current: &KeyRecord,
     last_rotated: Option<DateTime<Utc>>,

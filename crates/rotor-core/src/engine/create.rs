@@ -229,7 +229,7 @@ impl Engine {
             Ok(created) => Ok(created),
             Err(e) if matches!(e.status(), Some(400 | 401 | 403 | 404 | 422)) => {
                 let _ = self.resolve_intent(store, scope, own, token).await;
-                Err(or_err(
+                Err(openrouter_error(
                     scope,
                     "creating the new key at OpenRouter (POST /keys)",
                     e,
@@ -262,7 +262,7 @@ impl Engine {
                         ),
                     })
                 } else {
-                    Err(or_err(
+                    Err(openrouter_error(
                         scope,
                         &format!(
                             "creating the new key at OpenRouter (POST /keys; afterwards {cleanup_note})"
@@ -375,10 +375,10 @@ impl Engine {
     ) -> Result<Retirement, EngineError> {
         // The usage-aware retirement lives in engine/retire.rs.
         let plan = self
-            .plan_retirement(scope, current, policy, now, last_rotated, retire::Mode::Act)
+            .retire_or_preview(scope, current, policy, now, last_rotated, retire::Mode::Act)
             .await?;
         Ok(Retirement {
-            kept: bookkeeping::fix_grace(plan.kept, current, last_rotated),
+            kept: bookkeeping::pin_grace_starts(plan.kept, current, last_rotated),
             retired: plan.retired,
         })
     }

@@ -226,7 +226,7 @@ impl Engine {
                 }
                 let policy = self.defaults.with_overrides(current.rotation.as_ref());
                 let preview = self
-                    .plan_retirement(
+                    .retire_or_preview(
                         &scope,
                         &current,
                         &policy,
@@ -261,7 +261,7 @@ impl Engine {
                             message: format!("the previous key {previous} is already gone"),
                         });
                     }
-                    Err(e) => return Err(or_err(&scope, "reading the previous key", e)),
+                    Err(e) => return Err(openrouter_error(&scope, "reading the previous key", e)),
                 }
                 changes.push(PlannedChange::Restore { key_hash: previous });
                 Ok(())
@@ -318,7 +318,7 @@ impl Engine {
                 .map(|a| a.guardrail_id)
                 .collect(),
             Err(e) if e.is_not_found() => Vec::new(),
-            Err(e) => return Err(or_err(scope, "listing guardrail assignments", e)),
+            Err(e) => return Err(openrouter_error(scope, "listing guardrail assignments", e)),
         };
         // Older keys a rotation would retire (the one AWSPREVIOUS holds waits for the promote).
         let previous = self.previous_key(store, scope, &current).await?;
@@ -329,7 +329,7 @@ impl Engine {
             PreviousKey::Unknown => false,
         });
         let preview = self
-            .plan_retirement(
+            .retire_or_preview(
                 scope,
                 &retirable,
                 &policy,

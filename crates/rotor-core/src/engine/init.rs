@@ -140,7 +140,7 @@ impl Engine {
             Err(e) => e,
         };
         if matches!(e.status(), Some(400 | 401 | 403 | 404 | 422)) {
-            return Err(or_err(
+            return Err(openrouter_error(
                 scope,
                 "creating the first key at OpenRouter (POST /keys)",
                 e,

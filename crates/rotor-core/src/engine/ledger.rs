@@ -23,7 +23,7 @@ use rotor_openrouter::ListKeysOptions;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Engine, EngineError, Scope, or_err, store_err};
+use super::{Engine, EngineError, Scope, openrouter_error, store_err};
 use crate::policy::tag_of_name;
 use crate::record::KeyRecord;
 use crate::store::{SecretStore, Stage, StoreError, VersionSelector};
@@ -430,7 +430,7 @@ impl Engine {
                 })
                 .await
                 .map_err(|e| {
-                    or_err(
+                    openrouter_error(
                         scope,
                         &format!(
                             "listing keys to recover the interrupted rotation {} (tag {})",
@@ -447,7 +447,7 @@ impl Engine {
                 }
                 self.fence(store, scope, own).await?;
                 self.delete_key(&key.hash).await.map_err(|e| {
-                    or_err(
+                    openrouter_error(
                         scope,
                         &format!(
                             "deleting key {} of the interrupted rotation {} (never stored)",

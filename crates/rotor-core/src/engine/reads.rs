@@ -153,7 +153,7 @@ impl Engine {
                 which,
                 key_hash: hash.to_owned(),
             }),
-            Err(e) => Err(or_err(
+            Err(e) => Err(openrouter_error(
                 scope,
                 &format!("reading the {which} key {hash} (GET /keys/{{hash}})"),
                 e,

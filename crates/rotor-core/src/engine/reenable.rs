@@ -2,7 +2,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use super::bookkeeping::fix_grace;
+use super::bookkeeping::pin_grace_starts;
 use super::retire::*;
 use super::retire_decision::plus;
 use super::*;
@@ -72,12 +72,12 @@ impl Engine {
                     },
                 )
                 .await
-                .map_err(|e| or_err(&scope, &format!("re-enabling key {key_hash}"), e))?;
+                .map_err(|e| openrouter_error(&scope, &format!("re-enabling key {key_hash}"), e))?;
         }
         let now = self.clock.now();
         let policy = self.defaults.with_overrides(current.rotation.as_ref());
         let mut record = current.clone();
-        let mut older = fix_grace(current.older_keys.clone(), &current, desc.last_rotated);
+        let mut older = pin_grace_starts(current.older_keys.clone(), &current, desc.last_rotated);
         for k in older.iter_mut().filter(|k| k.key_hash == key_hash) {
             k.grace_started_at = Some(now);
             k.usage_samples.clear();
@@ -90,8 +90,14 @@ impl Engine {
         } else {
             self.fence(store, &scope, own).await?;
             Some(
-                self.write_successor(store, &scope, &from, &record, "saving the re-enabled key")
-                    .await?,
+                self.write_bookkeeping_version(
+                    store,
+                    &scope,
+                    &from,
+                    &record,
+                    "saving the re-enabled key",
+                )
+                .await?,
             )
         };
         info!(

@@ -28,11 +28,11 @@ use rotor_openrouter::UpdateKeyRequest;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use super::bookkeeping::fix_grace;
+use super::bookkeeping::pin_grace_starts;
 pub(crate) use super::retire_decision::grace_start;
 use super::retire_decision::{Action, Observed, Verdict, decide};
 pub use super::retire_decision::{DeleteReason, DueAction, KeyRetirement, RetireDecision};
-use super::{Engine, EngineError, RetiredKey, Scope, or_err, pending_rotation};
+use super::{Engine, EngineError, RetiredKey, Scope, openrouter_error, pending_rotation};
 use crate::policy::Policy;
 use crate::record::{KeyRecord, OlderKey};
 use crate::store::{SecretStore, Stage};
@@ -77,7 +77,7 @@ pub struct ReenableReport {
     pub saved_version: Option<String>,
 }
 
-/// How [`Engine::plan_retirement`] acts.
+/// How [`Engine::retire_or_preview`] acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     /// Delete/disable what is due.
@@ -88,7 +88,7 @@ pub(crate) enum Mode {
     Preview,
 }
 
-/// What [`Engine::plan_retirement`] found.
+/// What [`Engine::retire_or_preview`] found.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     /// The older keys to keep recording, with their updated state.
@@ -178,7 +178,7 @@ impl Engine {
                     let mut only = current.clone();
                     only.older_keys.retain(|k| &k.key_hash == hash);
                     let preview = self
-                        .plan_retirement(
+                        .retire_or_preview(
                             &scope,
                             &only,
                             &policy,
@@ -195,7 +195,7 @@ impl Engine {
                 if due && pending_rotation(&desc).is_none() {
                     self.fence(store, &scope, own).await?;
                     let token = self
-                        .write_successor(
+                        .write_bookkeeping_version(
                             store,
                             &scope,
                             &from,
@@ -236,7 +236,7 @@ impl Engine {
         retirable.older_keys = rest;
         self.fence(store, &scope, own).await?;
         let mut plan = self
-            .plan_retirement(&scope, &retirable, &policy, now, desc.last_rotated, mode)
+            .retire_or_preview(&scope, &retirable, &policy, now, desc.last_rotated, mode)
             .await?;
         plan.kept.extend(held_by_previous);
 
@@ -250,9 +250,16 @@ impl Engine {
                 ));
             } else {
                 let mut record = current.clone();
-                record.older_keys = fix_grace(plan.kept.clone(), &current, desc.last_rotated);
+                record.older_keys =
+                    pin_grace_starts(plan.kept.clone(), &current, desc.last_rotated);
                 match self
-                    .write_successor(store, &scope, &from, &record, "saving the retirement state")
+                    .write_bookkeeping_version(
+                        store,
+                        &scope,
+                        &from,
+                        &record,
+                        "saving the retirement state",
+                    )
                     .await
                 {
                     Ok(token) => saved_version = Some(token),
@@ -302,7 +309,7 @@ impl Engine {
 
     /// Decides (and, unless previewing, carries out) the retirement of every older key recorded
     /// in `current`. Used by [`retire`](Self::retire), by createSecret and by `status` (preview).
-    pub(crate) async fn plan_retirement(
+    pub(crate) async fn retire_or_preview(
         &self,
         scope: &Scope,
         current: &KeyRecord,
@@ -346,7 +353,7 @@ impl Engine {
             },
             Err(e) if e.is_not_found() => Observed::Gone,
             Err(e) => {
-                return Err(or_err(
+                return Err(openrouter_error(
                     scope,
                     &format!("reading older key {} (GET /keys/{{hash}})", older.key_hash),
                     e,
@@ -418,7 +425,7 @@ impl Engine {
                     )
                     .await
                     .map_err(|e| {
-                        or_err(
+                        openrouter_error(
                             scope,
                             &format!("disabling drained older key {}", k.key_hash),
                             e,
@@ -485,7 +492,7 @@ impl Engine {
         why: &str,
     ) -> Result<bool, EngineError> {
         let already_gone = self.delete_key(&k.key_hash).await.map_err(|e| {
-            or_err(
+            openrouter_error(
                 scope,
                 &format!("retiring older key {} ({why})", k.key_hash),
                 e,

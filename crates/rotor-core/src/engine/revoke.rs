@@ -15,7 +15,8 @@ use tracing::warn;
 
 use super::retire::Mode;
 use super::{
-    Engine, EngineError, RetiredKey, RotationReport, Scope, or_err, pending_rotation, store_err,
+    Engine, EngineError, RetiredKey, RotationReport, Scope, openrouter_error, pending_rotation,
+    store_err,
 };
 use crate::record::KeyRecord;
 use crate::store::{SecretStore, Stage, VersionSelector};
@@ -173,7 +174,7 @@ impl Engine {
                 });
             };
             self.fence(store, &scope, own).await?;
-            self.write_successor(
+            self.write_bookkeeping_version(
                 store,
                 &scope,
                 &from,
@@ -184,10 +185,9 @@ impl Engine {
             desc = self.describe(store, &scope).await?;
         }
         self.fence(store, &scope, own).await?;
-        let already_gone = self
-            .delete_key(key_hash)
-            .await
-            .map_err(|e| or_err(&scope, &format!("deleting key {key_hash} (revoke)"), e))?;
+        let already_gone = self.delete_key(key_hash).await.map_err(|e| {
+            openrouter_error(&scope, &format!("deleting key {key_hash} (revoke)"), e)
+        })?;
         warn!(
             secret_id,
             key_hash, already_gone, "revoked one recorded key"
@@ -196,7 +196,7 @@ impl Engine {
         if in_older.is_some() && pending_rotation(&desc).is_none() {
             if let Some(from) = desc.with_stage(Stage::Current).map(|v| v.id.clone()) {
                 let mut record = current.clone();
-                record.older_keys = super::bookkeeping::fix_grace(
+                record.older_keys = super::bookkeeping::pin_grace_starts(
                     current
                         .older_keys
                         .iter()
@@ -209,7 +209,13 @@ impl Engine {
                 // The key is gone whatever happens here; a failed write only leaves it recorded
                 // (the next retirement finds it already gone).
                 match self
-                    .write_successor(store, &scope, &from, &record, "forgetting the revoked key")
+                    .write_bookkeeping_version(
+                        store,
+                        &scope,
+                        &from,
+                        &record,
+                        "forgetting the revoked key",
+                    )
                     .await
                 {
                     Ok(v) => saved_version = Some(v),

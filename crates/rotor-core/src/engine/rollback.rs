@@ -16,7 +16,7 @@ use rotor_openrouter::UpdateKeyRequest;
 use serde::Serialize;
 use tracing::info;
 
-use super::{Engine, EngineError, Scope, or_err, pending_rotation, store_err};
+use super::{Engine, EngineError, Scope, openrouter_error, pending_rotation, store_err};
 use crate::record::{KeyRecord, OlderKey, RetireReason};
 use crate::store::{SecretStore, Stage, VersionSelector};
 
@@ -130,7 +130,7 @@ impl Engine {
                 });
             }
             Err(e) => {
-                return Err(or_err(
+                return Err(openrouter_error(
                     &scope,
                     &format!("reading the previous key {}", previous.key_hash),
                     e,
@@ -161,7 +161,7 @@ impl Engine {
                 )
                 .await
                 .map_err(|e| {
-                    or_err(
+                    openrouter_error(
                         &scope,
                         &format!("re-enabling the previous key {}", previous.key_hash),
                         e,
@@ -182,7 +182,7 @@ impl Engine {
                 });
             }
             Err(e) => {
-                return Err(or_err(
+                return Err(openrouter_error(
                     &scope,
                     &format!(
                         "checking the previous key {} works (GET /key with it); rotor changed nothing in the store",
@@ -230,7 +230,7 @@ impl Engine {
         };
         self.fence(store, &scope, own).await?;
         let version_id = self
-            .write_successor(store, &scope, &from, &record, "rolling back")
+            .write_bookkeeping_version(store, &scope, &from, &record, "rolling back")
             .await?;
         info!(
             secret_id,

@@ -75,7 +75,7 @@ impl Engine {
                 .update_key(&pending.key_hash, &request)
                 .await
                 .map_err(|e| {
-                    or_err(
+                    openrouter_error(
                         scope,
                         &format!("updating the new key's settings ({})", fields.join(", ")),
                         e,
@@ -106,7 +106,7 @@ impl Engine {
             Ok(a) => a,
             Err(e) if e.is_not_found() => return Ok(Vec::new()),
             Err(e) => {
-                return Err(or_err(
+                return Err(openrouter_error(
                     scope,
                     "listing guardrail assignments (GET /guardrails/assignments/keys)",
                     e,
@@ -127,7 +127,7 @@ impl Engine {
                 .assign_keys_to_guardrail(&guardrail, &[new])
                 .await
                 .map_err(|e| {
-                    or_err(
+                    openrouter_error(
                         scope,
                         &format!(
                             "assigning the new key to guardrail {guardrail} (as the current key is)"

@@ -98,7 +98,7 @@ impl Engine {
             // What retirement would do now (no change anywhere).
             retirement: match &current_record {
                 Some(current) => self
-                    .plan_retirement(
+                    .retire_or_preview(
                         &scope,
                         current,
                         &policy,

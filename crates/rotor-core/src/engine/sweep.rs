@@ -20,7 +20,7 @@ use tracing::warn;
 use secrecy::ExposeSecret;
 
 use super::ledger::{LedgerDocument, is_ledger_document};
-use super::{Engine, EngineError, Scope, or_err, pending_rotation, store_err};
+use super::{Engine, EngineError, Scope, openrouter_error, pending_rotation, store_err};
 use crate::policy::{rotor_tag, tag_of_name};
 use crate::record::KeyRecord;
 use crate::store::{SecretStore, StoreError, VersionSelector};
@@ -206,7 +206,13 @@ impl Engine {
             Ok(ws) if !ws.is_empty() => ws.into_iter().map(|w| Some(w.id)).collect(),
             Ok(_) => vec![None],
             Err(e) if e.is_not_found() => vec![None],
-            Err(e) => return Err(or_err(&scope, "listing workspaces (GET /workspaces)", e)),
+            Err(e) => {
+                return Err(openrouter_error(
+                    &scope,
+                    "listing workspaces (GET /workspaces)",
+                    e,
+                ));
+            }
         };
         let mut keys = Vec::new();
         let mut seen = BTreeSet::new();
@@ -219,7 +225,7 @@ impl Engine {
                     workspace_id,
                 })
                 .await
-                .map_err(|e| or_err(&scope, "listing keys (GET /keys)", e))?;
+                .map_err(|e| openrouter_error(&scope, "listing keys (GET /keys)", e))?;
             for key in listed {
                 if seen.insert(key.hash.clone()) {
                     keys.push(key);
@@ -256,9 +262,9 @@ impl Engine {
                 deleted: false,
             };
             if delete && !too_new && only.is_none_or(|o| o.contains(&key.hash)) {
-                self.delete_key(&key.hash)
-                    .await
-                    .map_err(|e| or_err(&scope, &format!("deleting orphan key {}", key.hash), e))?;
+                self.delete_key(&key.hash).await.map_err(|e| {
+                    openrouter_error(&scope, &format!("deleting orphan key {}", key.hash), e)
+                })?;
                 warn!(
                     key_hash = key.hash.as_str(),
                     key_name = key.name.as_str(),

@@ -34,7 +34,7 @@ impl Engine {
                 )));
             }
             Err(e) => {
-                return Err(or_err(
+                return Err(openrouter_error(
                     scope,
                     "reading the new key's state (GET /keys/{hash})",
                     e,
@@ -60,7 +60,13 @@ impl Engine {
                     "OpenRouter does not accept the stored key ({e})"
                 )));
             }
-            Err(e) => return Err(or_err(scope, "calling GET /key with the new key", e)),
+            Err(e) => {
+                return Err(openrouter_error(
+                    scope,
+                    "calling GET /key with the new key",
+                    e,
+                ));
+            }
         };
         if me.is_management_key || me.is_provisioning_key {
             return Err(fail(
@@ -108,7 +114,7 @@ impl Engine {
             {
                 Ok(_) => {}
                 Err(e) if e.is_transient() => {
-                    return Err(or_err(
+                    return Err(openrouter_error(
                         scope,
                         &format!("a test completion on {}", policy.test_model),
                         e,
