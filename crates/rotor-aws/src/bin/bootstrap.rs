@@ -13,7 +13,9 @@ use rotor_aws::{
     lambda::{LambdaConfig, LogSettings, RotationHandler},
 };
 
-#[tokio::main]
+// One event at a time per container: a single-threaded runtime (no worker threads to start or
+// keep resident; the blocking pool still serves DNS and file reads).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // The function's LoggingConfig (AWS_LAMBDA_LOG_LEVEL / AWS_LAMBDA_LOG_FORMAT), else RUST_LOG.
     LogSettings::from_env().init();
