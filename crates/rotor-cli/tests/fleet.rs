@@ -311,6 +311,12 @@ async fn fleet_rotation_under_the_rate_limit_waits_and_never_fails() {
         .collect();
     assert_eq!(out.status.code(), Some(0), "{errors:?} {stderr}");
     assert_eq!(summary["succeeded"], secrets, "{errors:?}");
+    // The run says that, and how much, the rate limit slowed it.
+    assert!(
+        summary["rate_limit"]["waits"].as_u64().unwrap_or(0) > 0,
+        "the summary reports waiting for the rate limit: {}",
+        summary["rate_limit"]
+    );
     eprintln!(
         "{secrets} secrets rotated at concurrency {CONCURRENCY} under 20 requests/s in {:.1}s",
         started.elapsed().as_secs_f64()

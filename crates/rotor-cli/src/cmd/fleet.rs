@@ -77,7 +77,49 @@ pub struct FleetSummary {
     pub failed: usize,
     pub concurrency: usize,
     pub duration_ms: u64,
+    /// How OpenRouter's rate limit slowed the run.
+    pub rate_limit: RateLimitSummary,
     pub results: Vec<FleetResult>,
+}
+
+/// What the shared rate limiter saw during a fleet run.
+#[derive(Debug, Serialize)]
+pub struct RateLimitSummary {
+    /// Requests that waited for the rate limit before going out.
+    pub waits: u64,
+    /// 429 answers OpenRouter sent (each retried after its wait).
+    pub responses_429: u64,
+}
+
+/// Shows waiting for OpenRouter's rate limit while a fleet runs: in the progress bar's prefix on
+/// a terminal, else one line on stderr each time requests start waiting.
+fn watch_rate_limit(
+    client: rotor_openrouter::Client,
+    bar: Option<ProgressBar>,
+    plain: bool,
+    name: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut was_waiting = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            let s = client.rate_limit_status();
+            let waiting = s.waiting > 0 || s.wait_left.is_some();
+            let text = format!(
+                "waiting for OpenRouter's rate limit ({} request(s), {:.1}s left)",
+                s.waiting,
+                s.wait_left.unwrap_or_default().as_secs_f64()
+            );
+            match &bar {
+                Some(bar) if waiting => bar.set_prefix(format!("{name} - {text}")),
+                Some(bar) if was_waiting => bar.set_prefix(name),
+                None if plain && waiting && !was_waiting => eprintln!("rotor: {text}"),
+                _ => {}
+            }
+            was_waiting = waiting;
+        }
+    })
 }
 
 pub async fn run(
@@ -116,6 +158,9 @@ pub async fn run(
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
+
+    let plain = !out.is_json() && !crate::logging::is_json();
+    let watcher = watch_rate_limit(engine.client().clone(), bar.clone(), plain, op.name());
 
     let permits = Arc::new(Semaphore::new(fleet.concurrency));
     let mut tasks = JoinSet::new();
@@ -168,6 +213,7 @@ pub async fn run(
         }
         results[index] = Some(result);
     }
+    watcher.abort();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -187,6 +233,7 @@ pub async fn run(
         })
         .collect();
     let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
+    let limiter = engine.client().rate_limit_status();
     let summary = FleetSummary {
         operation: op.name(),
         total,
@@ -195,6 +242,10 @@ pub async fn run(
         failed: count(Outcome::Failed),
         concurrency: fleet.concurrency,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        rate_limit: RateLimitSummary {
+            waits: limiter.waits,
+            responses_429: limiter.rate_limited,
+        },
         results,
     };
     if out.is_json() {
@@ -331,4 +382,10 @@ fn print_table(s: &FleetSummary) {
         s.concurrency,
         s.duration_ms as f64 / 1000.0
     );
+    if s.rate_limit.waits > 0 {
+        println!(
+            "OpenRouter's rate limit: {} request(s) waited, {} answered 429 and were retried",
+            s.rate_limit.waits, s.rate_limit.responses_429
+        );
+    }
 }
