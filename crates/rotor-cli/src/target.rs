@@ -2,6 +2,9 @@
 
 use std::{fmt, path::PathBuf};
 
+use rotor_aws::AwsTarget;
+use rotor_vault::VaultTarget;
+
 use crate::error::CliError;
 
 /// A parsed target URI.
@@ -37,26 +40,27 @@ impl Target {
                 dir: PathBuf::from(dir),
                 secret: secret.to_owned(),
             })
-        } else if let Some(rest) = uri.strip_prefix("aws://") {
-            if rest.is_empty() || rest.contains('#') {
+        } else if uri.starts_with("aws://") {
+            // One parser per scheme: the backend's (its ARN and name checks).
+            let target = AwsTarget::parse(uri).map_err(|e| bad(&e.to_string()))?;
+            if target.field.is_some() {
                 return Err(bad(
-                    "aws:// needs a secret name or ARN (and no #field here)",
+                    "a #field names a value inside a secret, not a secret to rotate",
                 ));
             }
             Ok(Target::Aws {
-                secret_id: rest.to_owned(),
+                secret_id: target.secret_id,
             })
-        } else if let Some(rest) = uri.strip_prefix("vault://") {
-            let (mount, path) = rest
-                .split_once('/')
-                .ok_or_else(|| bad("vault:// needs MOUNT/PATH"))?;
-            let path = path.trim_matches('/');
-            if mount.is_empty() || path.is_empty() || rest.contains('#') {
-                return Err(bad("vault:// needs MOUNT/PATH (and no #field here)"));
+        } else if uri.starts_with("vault://") {
+            let target = VaultTarget::parse(uri).map_err(|e| bad(&e.to_string()))?;
+            if target.field.is_some() {
+                return Err(bad(
+                    "a #field names a value inside a secret, not a secret to rotate",
+                ));
             }
             Ok(Target::Vault {
-                mount: mount.to_owned(),
-                path: path.to_owned(),
+                mount: target.mount,
+                path: target.path,
             })
         } else {
             Err(bad("unknown scheme"))
