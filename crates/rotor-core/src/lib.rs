@@ -26,7 +26,7 @@ pub mod conformance;
 pub use engine::{Engine, EngineError, RotationReport, SecretStatus, Step, StepReport};
 pub use file::FileStore;
 pub use memory::MemoryStore;
-pub use policy::{Policy, PolicyDefaults, PolicyOverrides};
+pub use policy::{Policy, PolicyOverrides};
 pub use record::{KeyRecord, OlderKey, RecordError};
 pub use store::{
     LedgerEntry, SecretDescription, SecretStore, SecretValue, Snapshot, Stage, StoreError,
