@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::memory::SecretState;
+use crate::secret_state::SecretState;
 use crate::store::StoreError;
 use disk::{
     SecretPaths, check_dirs, load, lock_exclusive, mode_is_private, name_segments,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::format::parse;
-use crate::memory::SecretState;
+use crate::secret_state::SecretState;
 use crate::store::StoreError;
 
 pub(super) fn mode_is_private(mode: u32) -> bool {

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::FILE_FORMAT;
-use crate::memory::{SecretState, VersionState};
+use crate::secret_state::{SecretState, VersionState};
 use crate::store::{Stage, StoreError};
 
 /// The on-disk document (see `FILE_STORE.md`). Holds plaintext values: no `Debug`.

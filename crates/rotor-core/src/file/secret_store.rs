@@ -6,7 +6,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 
 use super::{FileStore, missing_secret};
-use crate::memory::SecretState;
+use crate::secret_state::SecretState;
 use crate::store::{
     LedgerEntry, SecretDescription, SecretStore, SecretValue, StoreError, VersionSelector,
 };
