@@ -11,6 +11,7 @@
 pub mod lambda;
 pub mod management_key;
 pub mod rotation;
+mod sdk_error;
 pub mod store;
 pub mod target;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::Client;
 use rotor_core::store::StoreError;
 
-use crate::store::map_sdk_error;
+use crate::sdk_error::map_sdk_error;
 
 /// How a requested rotation ended (as far as this call waited).
 #[derive(Debug, Clone, PartialEq, Eq)]

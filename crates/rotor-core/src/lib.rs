@@ -2,7 +2,8 @@
 //!
 //! * [`store`] — the [`SecretStore`] trait (AWS Secrets Manager's staged versions:
 //!   Pending / Current / Previous) and its typed errors.
-//! * [`memory`] — [`MemoryStore`], a complete in-process implementation.
+//! * [`memory`] — [`MemoryStore`], a complete in-process implementation (its state machine,
+//!   shared with [`FileStore`], is `secret_state.rs`).
 //! * [`file`] — [`FileStore`], JSON files on disk (the embedded default for local use).
 //! * [`record`] — [`KeyRecord`], the JSON document stored as each version's value.
 //! * [`policy`] — per-secret rotation policy and its defaults.
@@ -18,6 +19,7 @@ pub mod policy;
 pub mod read_cache;
 pub mod record;
 pub mod record_error;
+mod secret_state;
 pub mod store;
 
 #[cfg(feature = "conformance")]

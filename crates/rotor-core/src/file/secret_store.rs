@@ -1,0 +1,116 @@
+//! The [`SecretStore`] implementation of [`FileStore`]: each method one read, or one
+//! read-modify-write under the lock, of [`SecretState`]'s shared semantics.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use secrecy::SecretString;
+
+use super::{FileStore, missing_secret};
+use crate::secret_state::SecretState;
+use crate::store::{
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, StoreError, VersionSelector,
+};
+
+#[async_trait]
+impl SecretStore for FileStore {
+    fn backend(&self) -> &'static str {
+        "file"
+    }
+
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
+        Ok(self.read_existing(secret_id).await?.describe(secret_id))
+    }
+
+    async fn get_value(
+        &self,
+        secret_id: &str,
+        selector: &VersionSelector,
+    ) -> Result<SecretValue, StoreError> {
+        self.read_existing(secret_id)
+            .await?
+            .get_value(secret_id, selector)
+    }
+
+    async fn create_secret(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        let token = token.to_owned();
+        let value = value.clone();
+        self.modify(secret_id, move |name, state| match state {
+            Some(existing) => existing
+                .check_recreate(name, &token, &value)
+                .map(|()| false),
+            None => {
+                *state = Some(SecretState::create(name, &token, &value, Utc::now())?);
+                Ok(true)
+            }
+        })
+        .await
+    }
+
+    async fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        let token = token.to_owned();
+        self.modify(secret_id, move |name, state| {
+            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+            state.begin_rotation(name, &token, Utc::now())
+        })
+        .await
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        let token = token.to_owned();
+        let value = value.clone();
+        self.modify(secret_id, move |name, state| {
+            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+            state.put_pending(name, &token, &value, Utc::now())
+        })
+        .await
+    }
+
+    async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
+        let token = token.to_owned();
+        let from = from.to_owned();
+        self.modify(secret_id, move |name, state| {
+            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+            state.promote(name, &token, &from, Utc::now())
+        })
+        .await
+    }
+
+    async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        let token = token.to_owned();
+        self.modify(secret_id, move |name, state| {
+            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+            state.clear_pending(name, &token)
+        })
+        .await
+    }
+
+    async fn read_ledger(&self, secret_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        Ok(self.read_existing(secret_id).await?.read_ledger())
+    }
+
+    async fn write_ledger(
+        &self,
+        secret_id: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<String, StoreError> {
+        let expected = expected.map(str::to_owned);
+        let document = document.to_owned();
+        self.modify_returning(secret_id, move |name, state| {
+            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+            let revision = state.write_ledger(name, expected.as_deref(), &document)?;
+            Ok((true, revision))
+        })
+        .await
+    }
+}
