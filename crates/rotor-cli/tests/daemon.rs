@@ -2,16 +2,15 @@
 //! it rotates on a short schedule, exposes its metrics, never runs two rotations of one secret at
 //! once, retries failures, and stops cleanly on SIGTERM, even mid-rotation.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::*;
+use rotor_emulator::RunningEmulator;
 use rotor_emulator::control::{Fault, FaultKind};
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
-use support::*;
 
 struct Setup {
     emu: RunningEmulator,
@@ -22,9 +21,7 @@ struct Setup {
 
 /// An emulator, a file store in a temp dir, and `rotor init` of secret `app` through the binary.
 async fn setup() -> Setup {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("start the emulator");
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -53,7 +50,7 @@ fn series(name: &str, target: &str) -> String {
 /// works as an application would use it.
 async fn assert_consistent(s: &Setup) -> FileState {
     let state = file_state(&s.dir, "app").await;
-    let alive = alive_keys(&s.emu).await;
+    let alive = live_key_hashes(&s.emu).await;
     let orphans: BTreeSet<_> = alive.difference(&state.recorded).collect();
     assert!(
         orphans.is_empty(),
@@ -497,9 +494,7 @@ async fn a_cron_schedule_rotates_at_its_scheduled_times() {
 /// lead time, whatever its schedule, once; `/metrics` shows the seconds until the new key expires.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_rotates_a_key_seven_days_before_it_expires() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("start the emulator");
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -566,7 +561,7 @@ async fn the_daemon_rotates_a_key_seven_days_before_it_expires() {
 
 async fn assert_consistent_at(emu: &RunningEmulator, dir: &Path) -> FileState {
     let state = file_state(dir, "app").await;
-    let alive = alive_keys(emu).await;
+    let alive = live_key_hashes(emu).await;
     assert!(alive.is_subset(&state.recorded));
     assert!(key_works(emu, &plaintext(&state.current)).await);
     state

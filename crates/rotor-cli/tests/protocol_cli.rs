@@ -2,14 +2,12 @@
 //! `rotor rotate --resume`, two daemon replicas beside an operator), and many rotations of one
 //! Vault secret inside one grace period. Each reproduces a failure the protocol review measured.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use rotor_emulator::EmulatorConfig;
+use common::*;
 use rotor_emulator::control::{Fault, FaultKind};
-use support::*;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -22,9 +20,7 @@ fn stderr(out: &std::process::Output) -> String {
 /// and the current key works.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -94,7 +90,7 @@ async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
         key_works(&emu, &plaintext(&state.current)).await,
         "the current key works"
     );
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     assert!(
         alive.is_subset(&state.recorded),
         "orphans: {:?}",
@@ -107,9 +103,7 @@ async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
 /// applications read works, and at the end every live key is recorded.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -194,7 +188,7 @@ async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one()
     let _ = run(c).await;
     let state = file_state(&dir, "app").await;
     assert!(key_works(&emu, &plaintext(&state.current)).await);
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     assert!(
         alive.is_subset(&state.recorded),
         "orphans: {:?}",
@@ -224,9 +218,7 @@ async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one()
 /// `older_keys` grew until OpenBao refused the write and the secret stayed pending for ever.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_hundred_twenty_vault_rotations_inside_one_grace_period_are_bounded() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let path = format!(
         "rotor-cli-tests/bound-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
