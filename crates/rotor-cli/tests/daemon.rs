@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rotor_emulator::RunningEmulator;
-use rotor_emulator::control::{Fault, FaultKind};
+use rotor_emulator::control::FaultKind;
+use rotor_testkit::emulator::fault;
 
 struct Setup {
     emu: RunningEmulator,
@@ -156,16 +157,14 @@ async fn rotates_on_schedule_exposes_metrics_and_never_overlaps_rotations() {
     // daemon must wait for it, not start a second rotation of the same secret.
     let before_total = total;
     let before_creations = key_creations(&s.emu).await;
-    s.emu
-        .control()
-        .inject_fault(&Fault {
-            method: "POST".into(),
-            path: "/api/v1/keys".into(),
-            count: 1,
-            kind: FaultKind::Delay { delay_ms: 3000 },
-        })
-        .await
-        .unwrap();
+    fault(
+        &s.emu.control(),
+        "POST",
+        "/api/v1/keys",
+        1,
+        FaultKind::Delay { delay_ms: 3000 },
+    )
+    .await;
     wait_for(
         "the delayed rotation to start",
         Duration::from_secs(10),
@@ -393,19 +392,17 @@ async fn a_failed_rotation_is_counted_and_retried_with_back_off() {
         &[&format!("target = \"{}\"\nevery = \"1s\"", s.target)],
     );
     // The first rotation's POST /keys fails with a 503 (temporary): the rotation stays pending.
-    s.emu
-        .control()
-        .inject_fault(&Fault {
-            method: "POST".into(),
-            path: "/api/v1/keys".into(),
-            count: 1,
-            kind: FaultKind::Status {
-                status: 503,
-                retry_after: None,
-            },
-        })
-        .await
-        .unwrap();
+    fault(
+        &s.emu.control(),
+        "POST",
+        "/api/v1/keys",
+        1,
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+    )
+    .await;
     let daemon = Daemon::spawn(daemon_cmd(&s, &config)).await;
     let failed = series("rotor_rotations_failed_total", &s.target);
     let total = series("rotor_rotations_total", &s.target);

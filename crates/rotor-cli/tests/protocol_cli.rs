@@ -7,7 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rotor_emulator::control::{Fault, FaultKind};
+use rotor_emulator::control::FaultKind;
+use rotor_testkit::emulator::fault;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -45,15 +46,14 @@ async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
     assert_ne!(out.status.code(), Some(0), "the rotation is left pending");
     assert!(file_state(&dir, "app").await.pending.is_some());
 
-    emu.control()
-        .inject_fault(&Fault {
-            method: "GET".into(),
-            path: "/api/v1/keys".into(),
-            count: 1,
-            kind: FaultKind::Delay { delay_ms: 2500 },
-        })
-        .await
-        .unwrap();
+    fault(
+        &emu.control(),
+        "GET",
+        "/api/v1/keys",
+        1,
+        FaultKind::Delay { delay_ms: 2500 },
+    )
+    .await;
     let resume = || {
         let mut c = rotor(&emu);
         c.args(["rotate", "--resume", &target]);
@@ -126,15 +126,7 @@ async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one()
             FaultKind::Delay { delay_ms: 400 },
         ),
     ] {
-        emu.control()
-            .inject_fault(&Fault {
-                method: method.into(),
-                path: path.into(),
-                count,
-                kind,
-            })
-            .await
-            .unwrap();
+        fault(&emu.control(), method, path, count, kind).await;
     }
     let daemon = |name: &str| {
         let mut cmd = rotor(&emu);
