@@ -2,36 +2,19 @@
 //! (LocalStack, or moto) and the in-process OpenRouter emulator. Applications are played by the
 //! AWS SDK reading `AWSCURRENT` / `AWSPREVIOUS`, and each key read is used at the emulator.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::process::Command;
 
-use aws_sdk_secretsmanager::config::{Credentials, Region};
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
-use support::*;
-
-fn endpoint() -> String {
-    std::env::var("ROTOR_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "ROTOR_TEST_AWS_ENDPOINT is not set: run tests/run, which starts LocalStack (or moto) via \
-             tests/services/20-localstack.sh and exports it"
-        )
-    })
-}
+use common::*;
+use rotor_testkit::stores::aws;
 
 async fn sdk() -> aws_sdk_secretsmanager::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "rotor-tests"))
-        .load()
-        .await;
-    aws_sdk_secretsmanager::Client::new(&config)
+    aws_sdk_secretsmanager::Client::new(&aws::sdk_config().await)
 }
 
 fn with_aws(mut cmd: Command) -> Command {
-    cmd.env("AWS_ENDPOINT_URL", endpoint())
+    cmd.env("AWS_ENDPOINT_URL", aws::endpoint())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -54,17 +37,12 @@ async fn app_key(sm: &aws_sdk_secretsmanager::Client, id: &str, stage: &str) -> 
 }
 
 fn fresh(label: &str) -> String {
-    format!(
-        "rotor-cli-{label}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    aws::fresh_prefix(&format!("cli-{label}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_rotate_local_status_and_management_key_from_aws() {
-    let emu: RunningEmulator = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let sm = sdk().await;
     let id = fresh("app");
     let target = format!("aws://{id}");
@@ -124,7 +102,11 @@ async fn init_rotate_local_status_and_management_key_from_aws() {
         !key_works(&emu, &keys[0]).await,
         "the first key is retired (grace 0s)"
     );
-    assert_eq!(alive_keys(&emu).await.len(), 2, "exactly two live keys");
+    assert_eq!(
+        live_key_hashes(&emu).await.len(),
+        2,
+        "exactly two live keys"
+    );
 
     let status = status_json(with_aws(rotor(&emu)), &target).await;
     assert_eq!(status["backend"], "aws", "{status:#}");
@@ -141,7 +123,7 @@ async fn init_rotate_local_status_and_management_key_from_aws() {
         })
         .collect();
     assert!(stages.iter().any(|s| s == "AWSCURRENT") && stages.iter().any(|s| s == "AWSPREVIOUS"));
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     assert!(
         alive.is_subset(&recorded_hashes(&status)),
         "every live key is recorded"
@@ -187,9 +169,7 @@ async fn init_rotate_local_status_and_management_key_from_aws() {
 /// finishSecret because the current key changed), and `--abandon` cleans up. No key is orphaned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_local_rotations_at_once_one_wins_and_no_key_is_orphaned() {
-    let emu: RunningEmulator = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let sm = sdk().await;
     let id = fresh("race");
     let target = format!("aws://{id}");
@@ -235,7 +215,7 @@ async fn two_local_rotations_at_once_one_wins_and_no_key_is_orphaned() {
     }
     let status = status_json(with_aws(rotor(&emu)), &target).await;
     assert!(status["pending_rotation"].is_null(), "{status:#}");
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     let recorded = recorded_hashes(&status);
     assert!(
         alive.is_subset(&recorded),

@@ -1,30 +1,31 @@
 //! The `rotor` binary end to end on file:// targets, against the OpenRouter emulator over real HTTP.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Output;
 
-use rotor_emulator::{EmulatorConfig, RunningEmulator, control::FaultKind};
+use common::*;
+use rotor_emulator::{RunningEmulator, control::FaultKind};
+use rotor_testkit::stores::{self, FileFixture};
 use serde_json::Value;
 
 struct Env {
     emu: RunningEmulator,
-    dir: tempfile::TempDir,
+    files: FileFixture,
 }
 
 impl Env {
     async fn new() -> Env {
-        let emu = rotor_emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator starts");
         Env {
-            emu,
-            dir: tempfile::tempdir().expect("tempdir"),
+            emu: start().await,
+            files: stores::file(),
         }
     }
 
     fn store_dir(&self) -> PathBuf {
-        self.dir.path().join("secrets")
+        self.files.path()
     }
 
     fn target(&self, secret: &str) -> String {
@@ -32,10 +33,8 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotor"));
+        let mut c = tokio::process::Command::from(rotor(&self.emu));
         c.args(args)
-            .env("OPENROUTER_BASE_URL", self.emu.base_url())
-            .env("OPENROUTER_MANAGEMENT_KEY", self.emu.management_key())
             .env("ROTOR_GRACE_PERIOD", "0s")
             .env_remove("RUST_LOG");
         c
@@ -49,24 +48,7 @@ impl Env {
 
     /// No key in stdout/stderr: neither the management key nor any key stored in the store.
     fn assert_no_key_printed(&self, out: &Output) {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !text.contains(self.emu.management_key()),
-            "management key printed"
-        );
-        assert!(
-            !text.contains(&self.emu.management_key()[9..]),
-            "management key printed"
-        );
-        let re_like = text.match_indices("sk-or-v1-").any(|(i, _)| {
-            let rest = &text[i + 9..];
-            rest.len() >= 64 && rest[..64].bytes().all(|b| b.is_ascii_hexdigit())
-        });
-        assert!(!re_like, "a full key appears in rotor's output");
+        assert_no_key_printed(out, self.emu.management_key());
     }
 
     fn file(&self, secret: &str) -> Value {
@@ -100,28 +82,12 @@ impl Env {
     }
 
     async fn live_hashes(&self) -> BTreeSet<String> {
-        self.emu
-            .control()
-            .keys()
-            .await
-            .expect("keys")
-            .into_iter()
-            .filter(|k| !k.deleted)
-            .map(|k| k.hash)
-            .collect()
+        live_key_hashes(&self.emu).await
     }
 
     /// Whether `key` works at the emulator's completions endpoint, as an application would use it.
     async fn key_works(&self, key: &str) -> bool {
-        reqwest::Client::new()
-            .post(format!("{}/chat/completions", self.emu.base_url()))
-            .bearer_auth(key)
-            .json(&serde_json::json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .await
-            .expect("completion request")
-            .status()
-            .is_success()
+        key_works(&self.emu, key).await
     }
 }
 

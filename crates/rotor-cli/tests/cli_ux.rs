@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
+use rotor_emulator::RunningEmulator;
+use rotor_testkit::emulator::start;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rotor");
@@ -122,7 +123,7 @@ async fn fixed_choice_flags_list_their_values_and_reject_others() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fixed_choice_values_reach_the_secret_as_before() {
-    let emu = start_emulator().await;
+    let emu = start().await;
     let dir = tempfile::tempdir().unwrap();
     let target = format!("file://{}#app", dir.path().join("secrets").display());
     let out = run_in(
@@ -306,7 +307,7 @@ async fn config_is_found_from_the_flag_then_rotor_config_then_the_working_direct
 
 #[tokio::test(flavor = "multi_thread")]
 async fn environment_beats_the_config_file_and_flags_beat_both() {
-    let emu = start_emulator().await;
+    let emu = start().await;
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let target = format!("file://{}#app", cwd.join("secrets").display());
@@ -361,12 +362,6 @@ async fn environment_beats_the_config_file_and_flags_beat_both() {
             .iter()
             .any(|n| n.starts_with("file-app"))
     );
-}
-
-async fn start_emulator() -> RunningEmulator {
-    rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts")
 }
 
 fn emulator_env(emu: &RunningEmulator) -> Vec<(&'static str, String)> {

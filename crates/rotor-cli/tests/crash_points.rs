@@ -9,17 +9,17 @@
 //! The clean run of each backend prints the external calls of one rotation (the figure the
 //! closing notes quote): `cargo test -p rotor-cli --test crash_points -- --nocapture`.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::*;
+use rotor_emulator::RunningEmulator;
 use rotor_emulator::crash_proxy::{self, KillPlan, When};
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
-use support::*;
+use rotor_testkit::stores::{aws, vault};
 
 /// One backend under test: how to address a secret, point rotor at a proxy, and read what an
 /// application reads.
@@ -43,9 +43,7 @@ const LEASE_TTL: &str = "1s";
 
 impl Harness {
     async fn new(backend: Backend) -> Harness {
-        let emu = rotor_emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator");
+        let emu = start().await;
         let plan = Arc::new(KillPlan::default());
         let origin = emu
             .base_url()
@@ -55,8 +53,8 @@ impl Harness {
         let or_proxy = crash_proxy::start("openrouter", &origin, plan.clone()).await;
         let store_proxy = match backend {
             Backend::File => None,
-            Backend::Vault => Some(crash_proxy::start("vault", &vault_addr(), plan.clone()).await),
-            Backend::Aws => Some(crash_proxy::start("aws", &aws_endpoint(), plan.clone()).await),
+            Backend::Vault => Some(crash_proxy::start("vault", &vault::addr(), plan.clone()).await),
+            Backend::Aws => Some(crash_proxy::start("aws", &aws::endpoint(), plan.clone()).await),
         };
         Harness {
             emu,
@@ -92,16 +90,16 @@ impl Harness {
                 let addr = if proxied {
                     self.store_proxy.clone().unwrap()
                 } else {
-                    vault_addr()
+                    vault::addr()
                 };
                 cmd.env("VAULT_ADDR", addr)
-                    .env("VAULT_TOKEN", vault_token());
+                    .env("VAULT_TOKEN", vault::root_token());
             }
             Backend::Aws => {
                 let addr = if proxied {
                     self.store_proxy.clone().unwrap()
                 } else {
-                    aws_endpoint()
+                    aws::endpoint()
                 };
                 cmd.env("AWS_ENDPOINT_URL", addr)
                     .env("AWS_REGION", "us-east-1")
@@ -163,7 +161,7 @@ impl Harness {
             let args = if use_fresh { &fresh } else { &resume };
             let out = run(self.rotor(args, false)).await;
             let err = String::from_utf8_lossy(&out.stderr).to_string();
-            assert_no_key_in(&err, what);
+            assert_no_full_key(&err, what);
             if out.status.success() {
                 return;
             }
@@ -258,32 +256,8 @@ impl Harness {
     }
 }
 
-fn assert_no_key_in(text: &str, what: &str) {
-    let leaked = text.match_indices("sk-or-v1-").any(|(i, _)| {
-        let rest = &text[i + 9..];
-        rest.len() >= 64 && rest[..64].bytes().all(|b| b.is_ascii_hexdigit())
-    });
-    assert!(!leaked, "{what}: a key appears in rotor's output");
-}
-
-fn aws_endpoint() -> String {
-    std::env::var("ROTOR_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "ROTOR_TEST_AWS_ENDPOINT is not set: run tests/run, which starts LocalStack (or moto) via \
-             tests/services/20-localstack.sh and exports it"
-        )
-    })
-}
-
 async fn aws_app_key(name: &str) -> String {
-    use aws_sdk_secretsmanager::config::{Credentials, Region};
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(aws_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "rotor-tests"))
-        .load()
-        .await;
-    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&aws::sdk_config().await);
     let v = sm
         .get_secret_value()
         .secret_id(name)

@@ -2,16 +2,16 @@
 //! it rotates on a short schedule, exposes its metrics, never runs two rotations of one secret at
 //! once, retries failures, and stops cleanly on SIGTERM, even mid-rotation.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rotor_emulator::control::{Fault, FaultKind};
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
-use support::*;
+use common::*;
+use rotor_emulator::RunningEmulator;
+use rotor_emulator::control::FaultKind;
+use rotor_testkit::emulator::fault;
 
 struct Setup {
     emu: RunningEmulator,
@@ -22,9 +22,7 @@ struct Setup {
 
 /// An emulator, a file store in a temp dir, and `rotor init` of secret `app` through the binary.
 async fn setup() -> Setup {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("start the emulator");
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -53,7 +51,7 @@ fn series(name: &str, target: &str) -> String {
 /// works as an application would use it.
 async fn assert_consistent(s: &Setup) -> FileState {
     let state = file_state(&s.dir, "app").await;
-    let alive = alive_keys(&s.emu).await;
+    let alive = live_key_hashes(&s.emu).await;
     let orphans: BTreeSet<_> = alive.difference(&state.recorded).collect();
     assert!(
         orphans.is_empty(),
@@ -159,16 +157,14 @@ async fn rotates_on_schedule_exposes_metrics_and_never_overlaps_rotations() {
     // daemon must wait for it, not start a second rotation of the same secret.
     let before_total = total;
     let before_creations = key_creations(&s.emu).await;
-    s.emu
-        .control()
-        .inject_fault(&Fault {
-            method: "POST".into(),
-            path: "/api/v1/keys".into(),
-            count: 1,
-            kind: FaultKind::Delay { delay_ms: 3000 },
-        })
-        .await
-        .unwrap();
+    fault(
+        &s.emu.control(),
+        "POST",
+        "/api/v1/keys",
+        1,
+        FaultKind::Delay { delay_ms: 3000 },
+    )
+    .await;
     wait_for(
         "the delayed rotation to start",
         Duration::from_secs(10),
@@ -396,19 +392,17 @@ async fn a_failed_rotation_is_counted_and_retried_with_back_off() {
         &[&format!("target = \"{}\"\nevery = \"1s\"", s.target)],
     );
     // The first rotation's POST /keys fails with a 503 (temporary): the rotation stays pending.
-    s.emu
-        .control()
-        .inject_fault(&Fault {
-            method: "POST".into(),
-            path: "/api/v1/keys".into(),
-            count: 1,
-            kind: FaultKind::Status {
-                status: 503,
-                retry_after: None,
-            },
-        })
-        .await
-        .unwrap();
+    fault(
+        &s.emu.control(),
+        "POST",
+        "/api/v1/keys",
+        1,
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+    )
+    .await;
     let daemon = Daemon::spawn(daemon_cmd(&s, &config)).await;
     let failed = series("rotor_rotations_failed_total", &s.target);
     let total = series("rotor_rotations_total", &s.target);
@@ -497,9 +491,7 @@ async fn a_cron_schedule_rotates_at_its_scheduled_times() {
 /// lead time, whatever its schedule, once; `/metrics` shows the seconds until the new key expires.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_rotates_a_key_seven_days_before_it_expires() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("start the emulator");
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -566,7 +558,7 @@ async fn the_daemon_rotates_a_key_seven_days_before_it_expires() {
 
 async fn assert_consistent_at(emu: &RunningEmulator, dir: &Path) -> FileState {
     let state = file_state(dir, "app").await;
-    let alive = alive_keys(emu).await;
+    let alive = live_key_hashes(emu).await;
     assert!(alive.is_subset(&state.recorded));
     assert!(key_works(emu, &plaintext(&state.current)).await);
     state

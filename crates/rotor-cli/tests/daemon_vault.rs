@@ -2,19 +2,15 @@
 //! OpenRouter emulator, the daemon as a real process. An application reads
 //! `GET /v1/secret/data/PATH` throughout and always gets a key that works.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use rotor_emulator::EmulatorConfig;
-use support::*;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_rotates_a_vault_secret_on_schedule() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("start the emulator");
+    let emu = start().await;
     let path = fresh_vault_path("daemon");
     let target = format!("vault://secret/{path}");
     let mut init = rotor_vault(&emu);
@@ -81,7 +77,7 @@ async fn the_daemon_rotates_a_vault_secret_on_schedule() {
     );
     let status = status_json(rotor_vault(&emu), &target).await;
     assert!(status["pending_rotation"].is_null(), "{status:#}");
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     let recorded = recorded_hashes(&status);
     assert!(
         alive.is_subset(&recorded),

@@ -2,15 +2,13 @@
 //! created, promoted, disabled or deleted, and changes nothing — the store file is byte-for-byte
 //! the same and OpenRouter saw no create, change or delete.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 
-use rotor_emulator::EmulatorConfig;
+use common::*;
 use rotor_emulator::control::FaultKind;
 use serde_json::Value;
-use support::*;
 
 async fn mutations(emu: &rotor_emulator::RunningEmulator) -> BTreeMap<String, u64> {
     emu.control()
@@ -26,9 +24,7 @@ async fn mutations(emu: &rotor_emulator::RunningEmulator) -> BTreeMap<String, u6
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_shows_the_plan_of_every_mutating_command_and_changes_nothing() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use rotor_core::engine::Engine;
 use rotor_core::policy::Policy;
-use rotor_core::{FileStore, KeyRecord, SecretStore, Stage, VersionSelector};
+use rotor_core::{FileStore, KeyRecord};
 use rotor_emulator::EmulatorConfig;
-use rotor_emulator::control::FaultKind;
-use rotor_openrouter::{ApiKey, Client, ClientConfig};
+use rotor_testkit::emulator::{default_client, engine_for, fault, start, start_with, status};
+use rotor_testkit::stores;
 use serde_json::Value;
 
 const SECRETS: usize = 200;
@@ -23,27 +22,17 @@ fn name(i: usize) -> String {
 }
 
 async fn current(store: &FileStore, secret: &str) -> KeyRecord {
-    let v = store
-        .get_value(secret, &VersionSelector::Stage(Stage::Current))
-        .await
-        .expect("current");
-    KeyRecord::parse(&v.value, secret).expect("document")
+    rotor_testkit::observe::app_reads(store, secret).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fleet_rotation_of_200_secrets_survives_one_failure() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_dir = dir.path().join("secrets");
-    let store = FileStore::open(&store_dir).expect("file store");
-    let client = Client::new(ClientConfig::new(
-        emu.base_url(),
-        ApiKey::new(emu.management_key()),
-    ))
-    .expect("client");
-    let engine = Arc::new(Engine::new(client.clone(), Policy::default()));
+    let emu = start().await;
+    let files = stores::file();
+    let store_dir = files.path();
+    let (dir, store) = (files.dir, files.store);
+    let client = default_client(&emu);
+    let engine = Arc::new(engine_for(&emu, Policy::default()));
 
     // 200 secrets, created with the library (concurrently).
     let mut tasks = tokio::task::JoinSet::new();
@@ -73,18 +62,14 @@ async fn fleet_rotation_of_200_secrets_survives_one_failure() {
 
     // One secret's key is made unreadable at OpenRouter (an emulator fault on its hash).
     let broken_hash = &before[&name(BROKEN)];
-    emu.control()
-        .inject_fault(&rotor_emulator::control::Fault {
-            method: "GET".into(),
-            path: format!("/api/v1/keys/{broken_hash}"),
-            count: 1,
-            kind: FaultKind::Status {
-                status: 403,
-                retry_after: None,
-            },
-        })
-        .await
-        .expect("fault");
+    fault(
+        &emu.control(),
+        "GET",
+        &format!("/api/v1/keys/{broken_hash}"),
+        1,
+        status(403, None),
+    )
+    .await;
 
     let rotor = |args: &[&str]| {
         let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotor"));
@@ -246,24 +231,18 @@ async fn fleet_rotation_under_the_rate_limit_waits_and_never_fails() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
-    let emu = rotor_emulator::start(EmulatorConfig {
+    let emu = start_with(EmulatorConfig {
         rate_limit: Some(rotor_emulator::RateLimit {
             requests: 20,
             per: std::time::Duration::from_secs(1),
         }),
         ..EmulatorConfig::default()
     })
-    .await
-    .expect("emulator starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_dir = dir.path().join("secrets");
-    let store = FileStore::open(&store_dir).expect("file store");
-    let client = Client::new(ClientConfig::new(
-        emu.base_url(),
-        ApiKey::new(emu.management_key()),
-    ))
-    .expect("client");
-    let engine = Arc::new(Engine::new(client.clone(), Policy::default()));
+    .await;
+    let files = stores::file();
+    let store_dir = files.path();
+    let (dir, store) = (files.dir, files.store);
+    let engine = Arc::new(engine_for(&emu, Policy::default()));
     // Initialised 16 at a time, as a fleet would be.
     let permits = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = tokio::task::JoinSet::new();

@@ -5,28 +5,29 @@
 //! Policies are short (observation window 2 s) so real time can pass; tests poll `rotor retire`
 //! until the expected outcome, with a deadline, instead of sleeping a fixed time.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
+use common::*;
+use rotor_emulator::RunningEmulator;
+use rotor_testkit::stores::{self, FileFixture};
 use serde_json::Value;
 
 struct Env {
     emu: RunningEmulator,
-    dir: tempfile::TempDir,
+    files: FileFixture,
     vars: Vec<(&'static str, &'static str)>,
 }
 
 impl Env {
     async fn new(vars: &[(&'static str, &'static str)]) -> Env {
-        let emu = rotor_emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator starts");
         Env {
-            emu,
-            dir: tempfile::tempdir().expect("tempdir"),
+            emu: start().await,
+            files: stores::file(),
             vars: vars.to_vec(),
         }
     }
@@ -36,36 +37,20 @@ impl Env {
     }
 
     fn store_dir(&self) -> PathBuf {
-        self.dir.path().join("secrets")
+        self.files.path()
     }
 
     async fn rotor(&self, args: &[&str]) -> Output {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotor"));
+        // Not a terminal (`rotor` gives no stdin): confirmations must come from --yes.
+        let mut c = tokio::process::Command::from(rotor(&self.emu));
         c.args(args)
-            .env("OPENROUTER_BASE_URL", self.emu.base_url())
-            .env("OPENROUTER_MANAGEMENT_KEY", self.emu.management_key())
             .env("ROTOR_GRACE_PERIOD", "0s")
-            .env_remove("RUST_LOG")
-            // Not a terminal: confirmations must come from --yes.
-            .stdin(Stdio::null());
+            .env_remove("RUST_LOG");
         for (k, v) in &self.vars {
             c.env(k, v);
         }
         let out = c.output().await.expect("rotor runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !text.contains(&self.emu.management_key()[9..]),
-            "management key printed"
-        );
-        let full_key = text.match_indices("sk-or-v1-").any(|(i, _)| {
-            let rest = &text[i + 9..];
-            rest.len() >= 64 && rest[..64].bytes().all(|b| b.is_ascii_hexdigit())
-        });
-        assert!(!full_key, "a key appears in rotor's output");
+        assert_no_key_printed(&out, self.emu.management_key());
         out
     }
 
@@ -100,15 +85,7 @@ impl Env {
     }
 
     async fn alive(&self) -> BTreeSet<String> {
-        self.emu
-            .control()
-            .keys()
-            .await
-            .expect("keys")
-            .into_iter()
-            .filter(|k| !k.deleted)
-            .map(|k| k.hash)
-            .collect()
+        live_key_hashes(&self.emu).await
     }
 
     /// init + one rotation; returns (old key, old hash).

@@ -2,14 +2,13 @@
 //! `rotor rotate --resume`, two daemon replicas beside an operator), and many rotations of one
 //! Vault secret inside one grace period. Each reproduces a failure the protocol review measured.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use rotor_emulator::EmulatorConfig;
-use rotor_emulator::control::{Fault, FaultKind};
-use support::*;
+use common::*;
+use rotor_emulator::control::FaultKind;
+use rotor_testkit::emulator::fault;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -22,9 +21,7 @@ fn stderr(out: &std::process::Output) -> String {
 /// and the current key works.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -49,15 +46,14 @@ async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
     assert_ne!(out.status.code(), Some(0), "the rotation is left pending");
     assert!(file_state(&dir, "app").await.pending.is_some());
 
-    emu.control()
-        .inject_fault(&Fault {
-            method: "GET".into(),
-            path: "/api/v1/keys".into(),
-            count: 1,
-            kind: FaultKind::Delay { delay_ms: 2500 },
-        })
-        .await
-        .unwrap();
+    fault(
+        &emu.control(),
+        "GET",
+        "/api/v1/keys",
+        1,
+        FaultKind::Delay { delay_ms: 2500 },
+    )
+    .await;
     let resume = || {
         let mut c = rotor(&emu);
         c.args(["rotate", "--resume", &target]);
@@ -94,7 +90,7 @@ async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
         key_works(&emu, &plaintext(&state.current)).await,
         "the current key works"
     );
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     assert!(
         alive.is_subset(&state.recorded),
         "orphans: {:?}",
@@ -107,9 +103,7 @@ async fn two_resumes_of_one_pending_rotation_never_break_the_current_key() {
 /// applications read works, and at the end every live key is recorded.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("secrets");
     let target = format!("file://{}#app", dir.display());
@@ -132,15 +126,7 @@ async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one()
             FaultKind::Delay { delay_ms: 400 },
         ),
     ] {
-        emu.control()
-            .inject_fault(&Fault {
-                method: method.into(),
-                path: path.into(),
-                count,
-                kind,
-            })
-            .await
-            .unwrap();
+        fault(&emu.control(), method, path, count, kind).await;
     }
     let daemon = |name: &str| {
         let mut cmd = rotor(&emu);
@@ -194,7 +180,7 @@ async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one()
     let _ = run(c).await;
     let state = file_state(&dir, "app").await;
     assert!(key_works(&emu, &plaintext(&state.current)).await);
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     assert!(
         alive.is_subset(&state.recorded),
         "orphans: {:?}",
@@ -224,9 +210,7 @@ async fn two_daemons_and_an_operator_never_break_the_current_key_or_orphan_one()
 /// `older_keys` grew until OpenBao refused the write and the secret stayed pending for ever.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_hundred_twenty_vault_rotations_inside_one_grace_period_are_bounded() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emu = start().await;
     let path = format!(
         "rotor-cli-tests/bound-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]

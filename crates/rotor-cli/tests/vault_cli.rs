@@ -2,20 +2,14 @@
 //! in-process OpenRouter emulator. After every command an independent client reads
 //! `GET /v1/secret/data/PATH` exactly as an application would, and uses the key it finds.
 
-#[path = "daemon_support/mod.rs"]
-mod support;
+mod common;
 
 use std::process::Stdio;
 
+use common::*;
+use rotor_emulator::RunningEmulator;
 use rotor_emulator::control::FaultKind;
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
-use support::*;
-
-async fn emulator() -> RunningEmulator {
-    rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("start the emulator")
-}
+use rotor_testkit::stores::vault;
 
 async fn init(emu: &RunningEmulator, target: &str) {
     let mut cmd = rotor_vault(emu);
@@ -25,7 +19,7 @@ async fn init(emu: &RunningEmulator, target: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_then_two_rotations_the_application_always_reads_a_working_key() {
-    let emu = emulator().await;
+    let emu = start().await;
     let path = fresh_vault_path("rotate");
     let target = format!("vault://secret/{path}");
 
@@ -89,7 +83,7 @@ async fn init_then_two_rotations_the_application_always_reads_a_working_key() {
     );
 
     // No key alive at the emulator that the secret does not record.
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     let recorded = recorded_hashes(&status);
     assert!(
         alive.is_subset(&recorded),
@@ -101,7 +95,7 @@ async fn init_then_two_rotations_the_application_always_reads_a_working_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_rotations_one_completes_the_other_fails_cleanly() {
-    let emu = emulator().await;
+    let emu = start().await;
     let path = fresh_vault_path("race");
     let target = format!("vault://secret/{path}");
     init(&emu, &target).await;
@@ -149,7 +143,7 @@ async fn two_concurrent_rotations_one_completes_the_other_fails_cleanly() {
     assert!(key_works(&emu, &after).await);
     let status = status_json(rotor_vault(&emu), &target).await;
     assert!(status["pending_rotation"].is_null(), "{status:#}");
-    let alive = alive_keys(&emu).await;
+    let alive = live_key_hashes(&emu).await;
     let recorded = recorded_hashes(&status);
     assert!(
         alive.is_subset(&recorded),
@@ -165,7 +159,7 @@ async fn two_concurrent_rotations_one_completes_the_other_fails_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_management_key_can_come_from_vault() {
-    let emu = emulator().await;
+    let emu = start().await;
     let mgmt_path = fresh_vault_path("mgmt");
     vault_write(
         &mgmt_path,
@@ -177,8 +171,8 @@ async fn the_management_key_can_come_from_vault() {
     let from = format!("vault://secret/{mgmt_path}#management_key");
     let with_vault_key = |args: &[&str]| {
         let mut cmd = rotor_without_key(&emu);
-        cmd.env("VAULT_ADDR", vault_addr())
-            .env("VAULT_TOKEN", vault_token())
+        cmd.env("VAULT_ADDR", vault::addr())
+            .env("VAULT_TOKEN", vault::root_token())
             .args(args)
             .args(["--management-key-from", &from]);
         cmd
@@ -194,8 +188,8 @@ async fn the_management_key_can_come_from_vault() {
 
     // A missing field is an error naming where rotor looked, without any key in it.
     let mut cmd = rotor_without_key(&emu);
-    cmd.env("VAULT_ADDR", vault_addr())
-        .env("VAULT_TOKEN", vault_token())
+    cmd.env("VAULT_ADDR", vault::addr())
+        .env("VAULT_TOKEN", vault::root_token())
         .args(["rotate", &target, "--management-key-from"])
         .arg(format!("vault://secret/{mgmt_path}#nope"));
     let out = run(cmd).await;

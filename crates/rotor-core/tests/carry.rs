@@ -2,38 +2,18 @@
 //! before it is tested) and its workspace (the new key lives there, and recovery looks there);
 //! and a key that cannot spend fails testSecret. Against the in-process emulator over HTTP.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use chrono::Utc;
-use rotor_core::engine::{Engine, ErrorKind, ManualClock};
-use rotor_core::policy::Policy;
-use rotor_core::{KeyRecord, MemoryStore, SecretStore, Stage, VersionSelector};
-use rotor_emulator::EmulatorConfig;
-use rotor_emulator::control::{Fault, FaultKind};
-use rotor_openrouter::{
-    ApiKey, Client, ClientConfig, CreateGuardrailRequest, LimitReset, RetryPolicy, UpdateKeyRequest,
-};
+use rotor_core::engine::ErrorKind;
+use rotor_core::{KeyRecord, MemoryStore, SecretStore};
+use rotor_emulator::control::FaultKind;
+use rotor_openrouter::{Client, CreateGuardrailRequest, LimitReset, UpdateKeyRequest};
+use rotor_testkit::Env;
+use rotor_testkit::emulator::status;
+use rotor_testkit::observe::app_reads;
 
 const SECRET: &str = "team/app";
 
-fn client_for(base_url: &str, management_key: &str) -> Client {
-    let mut config = ClientConfig::new(base_url, ApiKey::new(management_key));
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_elapsed: Duration::from_secs(5),
-    };
-    Client::new(config).expect("client builds")
-}
-
 async fn current(store: &dyn SecretStore) -> KeyRecord {
-    let v = store
-        .get_value(SECRET, &VersionSelector::Stage(Stage::Current))
-        .await
-        .unwrap();
-    KeyRecord::parse(&v.value, SECRET).unwrap()
+    app_reads(store, SECRET).await
 }
 
 async fn guardrails_of(client: &Client, hash: &str) -> Vec<String> {
@@ -51,11 +31,8 @@ async fn guardrails_of(client: &Client, hash: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_new_key_gets_the_current_keys_guardrails_before_it_is_tested() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
-    let client = client_for(&emu.base_url(), emu.management_key());
-    let engine = Engine::new(client.clone(), Policy::default());
+    let env = Env::start().await;
+    let (client, engine) = (&env.client, &env.engine);
     let store = MemoryStore::new();
     let first = engine.init(&store, SECRET, None).await.unwrap();
     let guardrail = client
@@ -74,7 +51,7 @@ async fn the_new_key_gets_the_current_keys_guardrails_before_it_is_tested() {
     let new_hash = report.new_key_hash.unwrap();
     assert_ne!(new_hash, first.key_hash);
     assert_eq!(
-        guardrails_of(&client, &new_hash).await,
+        guardrails_of(client, &new_hash).await,
         vec![guardrail.id.clone()],
         "the new key carries the current key's guardrail"
     );
@@ -87,18 +64,15 @@ async fn the_new_key_gets_the_current_keys_guardrails_before_it_is_tested() {
     // A re-run of setSecret changes nothing.
     let again = engine.rotate(&store, SECRET).await.unwrap();
     assert_eq!(
-        guardrails_of(&client, again.new_key_hash.as_deref().unwrap()).await,
+        guardrails_of(client, again.new_key_hash.as_deref().unwrap()).await,
         vec![guardrail.id]
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_blocked_by_a_spent_guardrail_budget_fails_its_test_and_nothing_is_promoted() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
-    let client = client_for(&emu.base_url(), emu.management_key());
-    let engine = Engine::new(client.clone(), Policy::default());
+    let env = Env::start().await;
+    let (emu, client, engine) = (&env.emulator, &env.client, &env.engine);
     let store = MemoryStore::new();
     let first = engine.init(&store, SECRET, None).await.unwrap();
     let guardrail = client
@@ -132,12 +106,8 @@ async fn a_key_blocked_by_a_spent_guardrail_budget_fails_its_test_and_nothing_is
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_in_a_workspace_rotates_into_it_and_a_dropped_create_there_leaves_no_orphan() {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .unwrap();
-    let client = client_for(&emu.base_url(), emu.management_key());
-    let clock = ManualClock::new(Utc::now());
-    let engine = Engine::new(client.clone(), Policy::default()).with_clock(Arc::new(clock.clone()));
+    let env = Env::start().await;
+    let (emu, client, engine) = (&env.emulator, &env.client, &env.engine);
     let store = MemoryStore::new();
     let first = engine.init(&store, SECRET, None).await.unwrap();
     // The team's workspace, and the current key moved into it.
@@ -166,27 +136,9 @@ async fn a_key_in_a_workspace_rotates_into_it_and_a_dropped_create_there_leaves_
         .unwrap();
     // The create lands in the workspace but its response is lost, and rotor cannot look at
     // once (the listing fails too): the intent stays for the next run.
-    emu.control()
-        .inject_fault(&Fault {
-            method: "POST".into(),
-            path: "/api/v1/keys".into(),
-            count: 1,
-            kind: FaultKind::CommitThenDrop,
-        })
-        .await
-        .unwrap();
-    emu.control()
-        .inject_fault(&Fault {
-            method: "GET".into(),
-            path: "/api/v1/keys".into(),
-            count: 5,
-            kind: FaultKind::Status {
-                status: 503,
-                retry_after: None,
-            },
-        })
-        .await
-        .unwrap();
+    env.fault("POST", "/api/v1/keys", 1, FaultKind::CommitThenDrop)
+        .await;
+    env.fault("GET", "/api/v1/keys", 5, status(503, None)).await;
     let err = engine
         .rotate(&store, SECRET)
         .await
@@ -222,15 +174,7 @@ async fn a_key_in_a_workspace_rotates_into_it_and_a_dropped_create_there_leaves_
         new.workspace_id, workspace,
         "the new key lives in the workspace"
     );
-    let live: Vec<String> = emu
-        .control()
-        .keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|k| !k.deleted)
-        .map(|k| k.hash)
-        .collect();
+    let live = env.live_keys().await;
     let doc = current(&store).await;
     for hash in &live {
         assert!(

@@ -2,17 +2,16 @@
 //! errors or Debug output, over full rotations and a failing one. Its own test binary, because it
 //! installs a global tracing subscriber.
 
-use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rotor_core::engine::{Engine, Step};
 use rotor_core::policy::Policy;
 use rotor_core::{KeyRecord, MemoryStore, SecretStore, Stage, VersionSelector};
-use rotor_emulator::EmulatorConfig;
-use rotor_openrouter::{ApiKey, Client, ClientConfig, UpdateKeyRequest};
-
-const SECRET: &str = "prod/app";
+use rotor_openrouter::{ApiKey, Client, UpdateKeyRequest};
+use rotor_testkit::SECRET;
+use rotor_testkit::emulator::{default_client, engine_for, start};
+use rotor_testkit::logs::{LogBuffer, trace_into};
+use rotor_testkit::observe::{app_reads, assert_no_key_material};
 
 struct Env {
     _emu: rotor_emulator::RunningEmulator,
@@ -22,15 +21,9 @@ struct Env {
 }
 
 async fn env_with(policy: Policy) -> Env {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts");
-    let client = Client::new(ClientConfig::new(
-        emu.base_url(),
-        ApiKey::new(emu.management_key()),
-    ))
-    .expect("client builds");
-    let engine = Engine::new(client.clone(), policy);
+    let emu = start().await;
+    let client = default_client(&emu);
+    let engine = engine_for(&emu, policy);
     Env {
         management_key: ApiKey::new(emu.management_key()),
         _emu: emu,
@@ -44,47 +37,10 @@ async fn init(env: &Env, store: &dyn SecretStore) -> KeyRecord {
     app_reads(store, SECRET).await
 }
 
-async fn app_reads(store: &dyn SecretStore, secret: &str) -> KeyRecord {
-    let v = store
-        .get_value(secret, &VersionSelector::Stage(Stage::Current))
-        .await
-        .expect("current value");
-    KeyRecord::parse(&v.value, secret).expect("current document parses")
-}
-
-fn assert_no_key_material(text: &str, keys: &[ApiKey], what: &str) {
-    for k in keys {
-        assert!(
-            !text.contains(&k.expose()[12..69]),
-            "{what} contains key material (key {}, {} bytes of output)",
-            k.redacted(),
-            text.len()
-        );
-    }
-}
-
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn logs_reports_and_errors_never_contain_a_key() {
     let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let subscriber = trace_into(&logs);
     // Global: the only test of this binary, so every event of every task is captured.
     tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
 
@@ -148,7 +104,7 @@ async fn logs_reports_and_errors_never_contain_a_key() {
     for (i, out) in outputs.iter().enumerate() {
         assert_no_key_material(out, &keys, &format!("output {i}"));
     }
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("rotation step succeeded") && text.contains("rotation step failed"),
         "logs were captured"

@@ -29,12 +29,13 @@ use rand::{Rng, SeedableRng};
 use rotor_core::engine::{Clock, Engine, LedgerDocument, ManualClock};
 use rotor_core::policy::{Policy, tag_of_name};
 use rotor_core::{
-    FileStore, KeyRecord, LedgerEntry, MemoryStore, SecretDescription, SecretStore, SecretValue,
-    Stage, StoreError, VersionSelector,
+    KeyRecord, LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError,
+    VersionSelector,
 };
-use rotor_emulator::EmulatorConfig;
 use rotor_emulator::control::{Fault, FaultKind};
 use rotor_openrouter::{ApiKey, Client, ClientConfig, RetryPolicy};
+use rotor_testkit::emulator::start;
+use rotor_testkit::{observe, stores};
 use secrecy::SecretString;
 
 const SECRET: &str = "sim/app";
@@ -225,11 +226,7 @@ struct World {
 }
 
 async fn read(store: &dyn SecretStore, stage: Stage) -> Option<KeyRecord> {
-    let v = store
-        .get_value(SECRET, &VersionSelector::Stage(stage))
-        .await
-        .ok()?;
-    KeyRecord::parse(&v.value, SECRET).ok()
+    observe::read(store, SECRET, stage).await
 }
 
 /// The invariants; `Err` names the first one broken.
@@ -308,19 +305,14 @@ async fn check(
 
 async fn simulate(seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let emu = start().await;
     let client = client_for(&emu.base_url(), emu.management_key());
     let clock = ManualClock::new(Utc::now());
     let (store, dir): (Arc<dyn SecretStore>, _) = if rng.random_bool(0.5) {
-        (Arc::new(MemoryStore::new()), None)
+        (Arc::new(stores::memory()), None)
     } else {
-        let dir = tempfile::tempdir().unwrap();
-        (
-            Arc::new(FileStore::open(dir.path().join("s")).unwrap()),
-            Some(dir),
-        )
+        let file = stores::file();
+        (Arc::new(file.store), Some(file.dir))
     };
     let policy = Policy {
         grace_period: if rng.random_bool(0.5) {

@@ -5,10 +5,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_current_key_object, assert_error, assert_key_object, call, create_key, is_hex64, start,
+    assert_current_key_object, assert_error, assert_key_object, call, create_key, is_hex64,
 };
 use reqwest::{Method, StatusCode};
 use rotor_emulator::{EmulatorConfig, RateLimit};
+use rotor_testkit::emulator::{start, start_with};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -585,12 +586,11 @@ async fn keys_are_listed_per_workspace() {
 
 #[tokio::test]
 async fn completions_add_usage_and_respect_the_limit() {
-    let emu = rotor_emulator::start(EmulatorConfig {
+    let emu = start_with(EmulatorConfig {
         completion_cost: 0.25,
         ..Default::default()
     })
-    .await
-    .expect("emulator starts");
+    .await;
     let mk = emu.management_key().to_owned();
     let base = emu.base_url();
     let (data, key) = create_key(&emu, &mk, json!({"name": "app", "limit": 0.6})).await;
@@ -661,15 +661,14 @@ async fn completions_add_usage_and_respect_the_limit() {
 
 #[tokio::test]
 async fn the_management_rate_limit_answers_429_with_retry_after() {
-    let emu = rotor_emulator::start(EmulatorConfig {
+    let emu = start_with(EmulatorConfig {
         rate_limit: Some(RateLimit {
             requests: 3,
             per: Duration::from_secs(30),
         }),
         ..Default::default()
     })
-    .await
-    .expect("emulator starts");
+    .await;
     let mk = emu.management_key().to_owned();
     let base = emu.base_url();
     for _ in 0..3 {
@@ -702,15 +701,14 @@ async fn the_management_rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn the_rate_limit_window_resets() {
-    let emu = rotor_emulator::start(EmulatorConfig {
+    let emu = start_with(EmulatorConfig {
         rate_limit: Some(RateLimit {
             requests: 2,
             per: Duration::from_millis(500),
         }),
         ..Default::default()
     })
-    .await
-    .expect("emulator starts");
+    .await;
     let mk = emu.management_key().to_owned();
     let url = format!("{}/key", emu.base_url());
     call(Method::GET, &url, Some(&mk), None).await;

@@ -4,12 +4,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_error, call, create_key, start, start_with};
+use common::{assert_error, call, create_key};
 use reqwest::{Method, StatusCode};
 use rotor_emulator::{
     EmulatorConfig,
     control::{ControlClient, Fault, FaultKind},
 };
+use rotor_testkit::emulator::{start, start_with};
 use serde_json::json;
 
 #[tokio::test]

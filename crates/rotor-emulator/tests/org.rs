@@ -5,9 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Answer, assert_error, call, create_key, start, start_with};
+use common::{Answer, assert_error, call, create_key};
 use reqwest::{Method, StatusCode};
 use rotor_emulator::{EmulatorConfig, RateLimit, RetryAfterMode, RunningEmulator};
+use rotor_testkit::emulator::{start, start_with};
 use serde_json::{Value, json};
 
 fn completion(model: &str) -> Value {

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use rotor_emulator::EmulatorConfig;
+use rotor_testkit::emulator::start;
+use rotor_testkit::service::required_env;
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -12,15 +13,11 @@ const SCRIPT: &str = concat!(
 
 #[tokio::test]
 async fn the_official_python_sdk_manages_keys_against_the_emulator() {
-    let python = std::env::var("ROTOR_TEST_SDK_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "ROTOR_TEST_SDK_PYTHON is not set: run tests/run, which installs OpenRouter's Python SDK \
-             (tests/services/10-python-sdk.sh) and exports the venv's python"
-        )
-    });
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts");
+    let python = required_env(
+        "ROTOR_TEST_SDK_PYTHON",
+        "OpenRouter's Python SDK (tests/services/10-python-sdk.sh)",
+    );
+    let emu = start().await;
     let run = tokio::process::Command::new(&python)
         .arg(SCRIPT)
         .env("ROTOR_SDK_BASE_URL", emu.base_url())

@@ -4,18 +4,19 @@
 
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use rotor_emulator::{
-    EmulatorConfig, RunningEmulator,
-    control::{ControlClient, Fault, FaultKind},
+    RunningEmulator,
+    control::{ControlClient, FaultKind},
 };
 use rotor_openrouter::{
     ApiKey, Client, ClientConfig, CreateKeyRequest, CreatedKey, Error, LimitReset, ListKeysOptions,
     RetryPolicy, UpdateKeyRequest,
 };
+use rotor_testkit::emulator::{start, status};
+use rotor_testkit::logs::{LogBuffer, trace_into};
 
 const KEYS: &str = "/api/v1/keys";
 const KEY_BY_HASH: &str = "/api/v1/keys/*";
@@ -42,9 +43,7 @@ impl Setup {
     }
 
     async fn with(adjust: impl FnOnce(ClientConfig) -> ClientConfig) -> Setup {
-        let emu = rotor_emulator::start(EmulatorConfig::default())
-            .await
-            .expect("start the emulator");
+        let emu = start().await;
         let config = ClientConfig::new(emu.base_url(), ApiKey::new(emu.management_key()))
             .with_timeout(Duration::from_secs(10))
             .with_retry(fast_retry());
@@ -64,25 +63,11 @@ impl Setup {
     }
 
     async fn fault(&self, method: &str, path: &str, count: u32, kind: FaultKind) {
-        self.control
-            .inject_fault(&Fault {
-                method: method.into(),
-                path: path.into(),
-                count,
-                kind,
-            })
-            .await
-            .expect("inject fault");
+        rotor_testkit::emulator::fault(&self.control, method, path, count, kind).await;
     }
 
     async fn counter(&self, route: &str) -> u64 {
-        self.control
-            .counters()
-            .await
-            .expect("counters")
-            .get(route)
-            .copied()
-            .unwrap_or(0)
+        rotor_testkit::observe::counter(&self.control, route).await
     }
 
     /// Creates a key through a client with default timeouts (the test's client may have a short
@@ -106,13 +91,6 @@ impl Setup {
             .iter()
             .filter(|k| k.name == name && !k.deleted)
             .count()
-    }
-}
-
-fn status(code: u16, retry_after: Option<u64>) -> FaultKind {
-    FaultKind::Status {
-        status: code,
-        retry_after,
     }
 }
 
@@ -710,34 +688,11 @@ async fn completion_is_retried_on_429_but_not_on_5xx() {
     assert_eq!(s.counter("POST /api/v1/chat/completions").await, 3);
 }
 
-/// A `Write` into a shared buffer, to capture the client's logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Every failing call above, formatted every way, with the logs at TRACE: no key appears.
 #[tokio::test]
 async fn keys_never_appear_in_errors_debug_or_logs() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = LogBuffer::default();
+    let _guard = tracing::subscriber::set_default(trace_into(&logs));
 
     let s = Setup::with(|c| c.with_timeout(Duration::from_millis(500))).await;
     let management = s.emu.management_key().to_owned();
@@ -834,7 +789,7 @@ async fn keys_never_appear_in_errors_debug_or_logs() {
 
     assert!(errors.len() >= 13);
     shown.extend(errors.iter().map(show));
-    let logs = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
+    let logs = logs.text();
     assert!(
         logs.contains("retrying"),
         "the retries were not logged: {logs}"

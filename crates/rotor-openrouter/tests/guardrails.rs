@@ -3,16 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
+use rotor_emulator::RunningEmulator;
 use rotor_openrouter::{
     ApiKey, Client, ClientConfig, CreateGuardrailRequest, CreateKeyRequest, Error, LimitReset,
     ListKeysOptions, RetryPolicy, UpdateKeyRequest,
 };
 
 async fn setup() -> (RunningEmulator, Client) {
-    let emu = rotor_emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts");
+    let emu = rotor_testkit::emulator::start().await;
     let client = Client::new(
         ClientConfig::new(emu.base_url(), ApiKey::new(emu.management_key())).with_retry(
             RetryPolicy {

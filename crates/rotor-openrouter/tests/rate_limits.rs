@@ -10,6 +10,7 @@ use rotor_emulator::{EmulatorConfig, RateLimit, RetryAfterMode, RunningEmulator}
 use rotor_openrouter::{
     ApiKey, Client, ClientConfig, CreateKeyRequest, ListKeysOptions, RetryPolicy,
 };
+use rotor_testkit::emulator::start_with;
 
 fn patient_retry() -> RetryPolicy {
     RetryPolicy {
@@ -21,13 +22,12 @@ fn patient_retry() -> RetryPolicy {
 }
 
 async fn limited(requests: u32, per: Duration, retry_after: RetryAfterMode) -> RunningEmulator {
-    rotor_emulator::start(EmulatorConfig {
+    start_with(EmulatorConfig {
         rate_limit: Some(RateLimit { requests, per }),
         retry_after,
         ..Default::default()
     })
     .await
-    .expect("emulator starts")
 }
 
 fn client_for(emu: &RunningEmulator) -> Client {
@@ -173,13 +173,12 @@ async fn a_refused_connection_on_create_is_retried_until_the_server_is_up() {
     let key = management_key.clone();
     let server = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(600)).await;
-        rotor_emulator::start(EmulatorConfig {
+        start_with(EmulatorConfig {
             listen: addr,
             management_key: Some(key),
             ..Default::default()
         })
         .await
-        .expect("emulator starts on the freed port")
     });
     let created = client
         .create_key(&CreateKeyRequest {

@@ -131,15 +131,29 @@ impl Env {
 
     /// A fault on the next `count` calls of `method path` at the emulator.
     pub async fn fault(&self, method: &str, path: &str, count: u32, kind: FaultKind) {
-        self.control
-            .inject_fault(&Fault {
-                method: method.into(),
-                path: path.into(),
-                count,
-                kind,
-            })
-            .await
-            .expect("inject a fault");
+        fault(&self.control, method, path, count, kind).await;
+    }
+}
+
+/// A fault on the next `count` calls of `method path` (a path or a `*` pattern) at the emulator
+/// `control` drives.
+pub async fn fault(control: &ControlClient, method: &str, path: &str, count: u32, kind: FaultKind) {
+    control
+        .inject_fault(&Fault {
+            method: method.into(),
+            path: path.into(),
+            count,
+            kind,
+        })
+        .await
+        .expect("inject a fault");
+}
+
+/// A fault that answers `status` (with `Retry-After: retry_after` seconds, if given).
+pub fn status(status: u16, retry_after: Option<u64>) -> FaultKind {
+    FaultKind::Status {
+        status,
+        retry_after,
     }
 }
 

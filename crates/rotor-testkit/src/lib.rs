@@ -8,6 +8,7 @@
 //! * [`stores`] — store fixtures: memory, file (in a temp dir), Vault/OpenBao (feature `vault`)
 //!   and Secrets Manager on LocalStack/moto (feature `aws`). A missing service fails the test
 //!   and names what to run (`tests/run`); nothing is skipped.
+//! * [`logs`] — every tracing event captured as text.
 //! * [`rotation`] — the rotation conformance suite (crash-resume, exactly-one-wins, abandon,
 //!   retirement) that every backend runs, beside the store conformance suite in
 //!   `rotor_core::conformance`.
@@ -15,6 +16,7 @@
 //! No helper prints key material: keys are compared by hash.
 
 pub mod emulator;
+pub mod logs;
 pub mod observe;
 pub mod rotation;
 pub mod service;

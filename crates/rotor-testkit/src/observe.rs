@@ -81,6 +81,17 @@ pub struct Snapshot {
     pub mutations: [u64; 3],
 }
 
+/// Calls of `route` (a route template such as `POST /api/v1/keys`) the emulator has seen.
+pub async fn counter(control: &ControlClient, route: &str) -> u64 {
+    control
+        .counters()
+        .await
+        .expect("counters")
+        .get(route)
+        .copied()
+        .unwrap_or(0)
+}
+
 /// `POST /keys`, `PATCH /keys/{hash}` and `DELETE /keys/{hash}` calls the emulator has seen.
 pub async fn mutations(control: &ControlClient) -> [u64; 3] {
     let c: BTreeMap<String, u64> = control.counters().await.expect("counters");

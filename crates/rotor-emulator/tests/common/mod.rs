@@ -1,19 +1,10 @@
-//! Shared helpers for the emulator's integration tests: real HTTP with reqwest.
+//! What the emulator's own tests check it with: raw HTTP calls (reqwest) and the reference's
+//! field shapes. Starting the emulator is the test kit's (`rotor_testkit::emulator`).
 #![allow(dead_code)]
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
-use rotor_emulator::{EmulatorConfig, RunningEmulator};
+use rotor_emulator::RunningEmulator;
 use serde_json::Value;
-
-pub async fn start() -> RunningEmulator {
-    start_with(EmulatorConfig::default()).await
-}
-
-pub async fn start_with(config: EmulatorConfig) -> RunningEmulator {
-    rotor_emulator::start(config)
-        .await
-        .expect("emulator starts")
-}
 
 pub struct Answer {
     pub status: StatusCode,

@@ -1,5 +1,7 @@
-//! Helpers of the daemon and Vault CLI tests: the `rotor` binary as a real process, an
-//! application's view of a key (does it work at the emulator?), the daemon's /metrics.
+//! What the CLI's tests need beyond the test kit: the `rotor` binary as a real process (its
+//! environment, its output, `rotor status --json`), the daemon's process and /metrics, and what
+//! a file-store secret records. Emulator, observation and store fixtures come from
+//! `rotor_testkit`.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
@@ -12,6 +14,9 @@ use std::time::{Duration, Instant};
 use rotor_core::record::KeyRecord;
 use rotor_core::{FileStore, SecretStore, Stage, VersionSelector};
 use rotor_emulator::RunningEmulator;
+#[allow(unused_imports)]
+pub use rotor_testkit::emulator::{key_works, live_key_hashes, start};
+use rotor_testkit::stores::vault;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rotor");
 
@@ -44,6 +49,30 @@ pub fn rotor_without_key(emu: &RunningEmulator) -> Command {
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
     cmd
+}
+
+/// Panics if `text` shows a whole OpenRouter key (`sk-or-v1-` and 64 hex digits).
+pub fn assert_no_full_key(text: &str, what: &str) {
+    let leaked = text.match_indices("sk-or-v1-").any(|(i, _)| {
+        let rest = &text[i + 9..];
+        rest.len() >= 64 && rest[..64].bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    assert!(!leaked, "{what}: a key appears in rotor's output");
+}
+
+/// Panics if rotor's stdout or stderr shows the management key (or its secret part) or any
+/// whole key.
+pub fn assert_no_key_printed(out: &Output, management_key: &str) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains(&management_key[9..]),
+        "management key printed"
+    );
+    assert_no_full_key(&text, "rotor's stdout and stderr");
 }
 
 /// Runs `cmd` to completion (in a blocking thread) and returns its output.
@@ -86,42 +115,9 @@ where
     }
 }
 
-/// Whether `key` works at the emulator's chat completions, as an application would call it.
-pub async fn key_works(emu: &RunningEmulator, key: &str) -> bool {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/chat/completions", emu.base_url()))
-        .bearer_auth(key)
-        .json(&serde_json::json!({
-            "model": "openai/gpt-4o-mini",
-            "messages": [{"role": "user", "content": "ping"}]
-        }))
-        .send()
-        .await
-        .expect("POST /chat/completions at the emulator");
-    resp.status().is_success()
-}
-
-/// Hashes of the keys alive (not deleted) at the emulator.
-pub async fn alive_keys(emu: &RunningEmulator) -> BTreeSet<String> {
-    emu.control()
-        .keys()
-        .await
-        .expect("GET /_emulator/keys")
-        .into_iter()
-        .filter(|k| !k.deleted)
-        .map(|k| k.hash)
-        .collect()
-}
-
 /// POSTs to /keys seen by the emulator so far.
 pub async fn key_creations(emu: &RunningEmulator) -> u64 {
-    emu.control()
-        .counters()
-        .await
-        .expect("GET /_emulator/counters")
-        .get("POST /api/v1/keys")
-        .copied()
-        .unwrap_or(0)
+    rotor_testkit::observe::counter(&emu.control(), "POST /api/v1/keys").await
 }
 
 /// What a file-store secret records: the current document, and every hash referenced by any
@@ -311,73 +307,37 @@ pub fn write_config(dir: &Path, daemon: &str, secrets: &[&str]) -> std::path::Pa
 }
 
 // ------------------------------------------------------------------------------------------
-// Vault / OpenBao (started by tests/run: tests/services/30-openbao.sh)
-
-fn vault_env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: run tests/run, which starts OpenBao (tests/services/30-openbao.sh) \
-             and exports ROTOR_TEST_VAULT_ADDR and ROTOR_TEST_VAULT_TOKEN"
-        ),
-    }
-}
-
-pub fn vault_addr() -> String {
-    vault_env("ROTOR_TEST_VAULT_ADDR")
-}
-
-pub fn vault_token() -> String {
-    vault_env("ROTOR_TEST_VAULT_TOKEN")
-}
+// Vault / OpenBao (the kit's fixture: rotor_testkit::stores::vault)
 
 /// A fresh KV v2 path under the `secret/` mount, unique per test.
 pub fn fresh_vault_path(label: &str) -> String {
-    format!("rotor-cli-tests/{label}-{}", uuid::Uuid::new_v4().simple())
+    format!("rotor-cli-tests/{}", rotor_testkit::stores::fresh(label))
 }
 
 /// `rotor …` against `emu` and the test OpenBao (VAULT_ADDR / VAULT_TOKEN).
 pub fn rotor_vault(emu: &RunningEmulator) -> Command {
     let mut cmd = rotor(emu);
-    cmd.env("VAULT_ADDR", vault_addr())
-        .env("VAULT_TOKEN", vault_token());
+    cmd.env("VAULT_ADDR", vault::addr())
+        .env("VAULT_TOKEN", vault::root_token());
     cmd
 }
 
-/// What an application reads: `GET /v1/secret/data/PATH`, `.data.data.api_key`.
+/// What an application reads at `secret/PATH`: its `api_key`.
 pub async fn vault_app_key(path: &str) -> String {
-    let resp = reqwest::Client::new()
-        .get(format!("{}/v1/secret/data/{path}", vault_addr()))
-        .header("X-Vault-Token", vault_token())
-        .send()
+    let data = vault::app_read(&vault::root_token(), &format!("secret/{path}"))
         .await
-        .expect("GET the application's path");
-    assert!(
-        resp.status().is_success(),
-        "application read of secret/{path}: HTTP {}",
-        resp.status()
-    );
-    let body: serde_json::Value = resp.json().await.expect("JSON from Vault");
-    body["data"]["data"]["api_key"]
-        .as_str()
-        .unwrap_or_else(|| panic!("secret/{path} has no data.api_key string"))
-        .to_owned()
+        .unwrap_or_else(|| panic!("secret/{path} does not exist"));
+    vault::api_key_of(&data)
 }
 
 /// Writes `data` at `secret/PATH` (KV v2) with the root token.
 pub async fn vault_write(path: &str, data: serde_json::Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/secret/data/{path}", vault_addr()))
-        .header("X-Vault-Token", vault_token())
-        .json(&serde_json::json!({ "data": data }))
-        .send()
-        .await
-        .expect("POST to Vault");
-    assert!(
-        resp.status().is_success(),
-        "writing secret/{path}: HTTP {}",
-        resp.status()
-    );
+    vault::sys(
+        reqwest::Method::POST,
+        &format!("secret/data/{path}"),
+        Some(serde_json::json!({ "data": data })),
+    )
+    .await;
 }
 
 /// `rotor status TARGET --json`, parsed (`.status`).
