@@ -402,7 +402,7 @@ async fn file_store_writes_leave_no_temporary_files() {
     );
 
     // A temp file left by a writer that crashed mid-write is removed by the next write.
-    let stale = dir.join(".app.json.tmp-999-00000000deadbeef");
+    let stale = dir.join(".app.json.tmp");
     fs::write(&stale, b"{\"partial").unwrap();
     chmod(&stale, 0o600);
     store.clear_pending("app", &new_token()).await.unwrap();

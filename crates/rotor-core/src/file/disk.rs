@@ -194,21 +194,18 @@ pub(super) fn load(secret: &str, path: &Path) -> Result<Option<SecretState>, Sto
     parse(secret, path, &text).map(Some)
 }
 
-fn temp_prefix(paths: &SecretPaths) -> String {
-    format!(".{}.tmp-", paths.file_name)
+/// The one temporary file of a secret (`.NAME.tmp`, same directory). Only the holder of the
+/// secret's exclusive lock writes it, so one name suffices: a crashed writer's leftover is simply
+/// removed by the next writer, without listing the directory (which would cost every write time
+/// in proportion to the number of secrets beside it).
+fn temp_path(paths: &SecretPaths) -> std::path::PathBuf {
+    paths.parent.join(format!(".{}.tmp", paths.file_name))
 }
 
-/// Temporary files of this secret left by a crashed writer (we hold the lock, so no live
-/// writer owns one). Best effort.
+/// The temporary file of this secret left by a crashed writer (we hold the lock, so no live
+/// writer owns it). Best effort.
 pub(super) fn remove_stale_temp_files(paths: &SecretPaths) {
-    let prefix = temp_prefix(paths);
-    if let Ok(entries) = fs::read_dir(&paths.parent) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
+    let _ = fs::remove_file(temp_path(paths));
 }
 
 /// Temp file (0600, same directory) + write + fsync + rename + fsync of the directory.
@@ -217,12 +214,9 @@ pub(super) fn write_atomic(
     paths: &SecretPaths,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    let tmp = paths.parent.join(format!(
-        "{}{}-{:016x}",
-        temp_prefix(paths),
-        std::process::id(),
-        rand::random::<u64>()
-    ));
+    let tmp = temp_path(paths);
+    // A leftover of a crashed writer (the caller holds the lock: nobody else writes it).
+    let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)

@@ -17,7 +17,7 @@ impl Policy {
     }
 }
 
-/// The tag of the rotation (or init) `token` of `secret_id`: 8 lowercase hex digits of
+/// The tag of the rotation (or init) `token` of `secret_id`: 12 lowercase hex digits of
 /// `sha256(secret_id + "\n" + token)`.
 pub fn rotor_tag(secret_id: &str, token: &str) -> String {
     let mut h = Sha256::new();
