@@ -214,7 +214,10 @@ async fn bench_rotor_vs_python_template() {
             .filter(|c| !c.ends_with("secretsmanager.RotateSecret"))
             .collect();
         let sm = calls.iter().filter(|c| c.starts_with("aws ")).count();
-        let or = calls.iter().filter(|c| c.starts_with("openrouter ")).count();
+        let or = calls
+            .iter()
+            .filter(|c| c.starts_with("openrouter "))
+            .count();
         eprintln!(
             "calls of one {} rotation:\n  {}",
             if side == Side::Rotor {
