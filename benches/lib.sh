@@ -148,3 +148,14 @@ start_localstack() {
     source tests/services/20-localstack.sh
   fi
 }
+
+# start_counting_proxy UPSTREAM LOG: benches/counting_proxy.py in front of UPSTREAM (one
+# `METHOD PATH` line per request in LOG). Sets PROXY_URL.
+start_counting_proxy() {
+  local out="$ROTOR_RUN_DIR/proxy.$RANDOM.out"
+  python3 "$ROOT/benches/counting_proxy.py" "$1" "$2" >"$out" 2>>"$ROTOR_RUN_DIR/proxy.log" &
+  register_pid $!
+  for _ in $(seq 50); do [ -s "$out" ] && break; sleep 0.1; done
+  PROXY_URL="$(head -n1 "$out")"
+  case "$PROXY_URL" in http*) ;; *) log "the counting proxy did not start"; return 1 ;; esac
+}
