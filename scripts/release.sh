@@ -14,7 +14,7 @@
 #        OUT_DIR=/tmp/rotor-dist scripts/release.sh
 # The Lambda zips are built with cargo-lambda, installed from PyPI (pinned) into
 # $ROTOR_TOOLS/cargo-lambda-venv as deploy/localstack/provision.sh and
-# crates/rotor-aws/benches/lambda.sh do. With zig (on PATH, or the ziglang wheel that comes with
+# benches/lambda-footprint do. With zig (on PATH, or the ziglang wheel that comes with
 # cargo-lambda's PyPI package) cargo-lambda cross-links against an old glibc; without it
 # (--compiler cargo) against this machine's. Either way the script checks that bootstrap needs no
 # glibc newer than provided.al2023's (2.34) and fails otherwise.

@@ -1,5 +1,5 @@
 //! Benchmark of the `bootstrap` binary (not a timed test: ignored by default). Run it with
-//! `crates/rotor-aws/benches/lambda.sh`, which starts LocalStack when needed, builds the release
+//! `benches/lambda-footprint`, which starts LocalStack when needed, builds the release
 //! binary and the zip, and prints every figure:
 //! cold start (process start → first `GET /next` on the Runtime API), per-step latency against
 //! LocalStack + the in-process OpenRouter emulator, peak RSS (VmHWM).
@@ -33,7 +33,7 @@ fn stats(mut v: Vec<Duration>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run crates/rotor-aws/benches/lambda.sh"]
+#[ignore = "benchmark: run benches/lambda-footprint"]
 async fn bench_bootstrap() {
     let binary = std::env::var("ROTOR_BENCH_BOOTSTRAP")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bootstrap").to_owned());

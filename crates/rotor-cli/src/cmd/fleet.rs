@@ -7,11 +7,13 @@
 //! Fleet rotation runs the four steps here with rotor's engine for every kind of target (like
 //! `rotor rotate --local` for aws:// targets).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rotor_core::SecretStore;
 use rotor_core::engine::{Engine, SecretStatus};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -163,13 +165,15 @@ pub async fn run(
     let watcher = watch_rate_limit(engine.client().clone(), bar.clone(), plain, op.name());
 
     let permits = Arc::new(Semaphore::new(fleet.concurrency));
+    let stores = Arc::new(Stores::default());
     let mut tasks = JoinSet::new();
     for (index, target) in targets.iter().cloned().enumerate() {
         let engine = engine.clone();
         let permits = permits.clone();
+        let stores = stores.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (index, one(&engine, op, &target).await)
+            (index, one(&engine, &stores, op, &target).await)
         });
     }
     let mut results: Vec<Option<FleetResult>> = vec![None; total];
@@ -260,9 +264,33 @@ pub async fn run(
     })
 }
 
-async fn one(engine: &Engine, op: FleetOp, target: &str) -> FleetResult {
+/// The stores of a fleet, shared by all its secrets and opened on first use: one per backend
+/// (one Vault session — client, connection pool, token lookup — and one Secrets Manager client
+/// for every secret) and one per file-store directory. Opening a store for each secret cost a
+/// new HTTP client and, on Vault, a login request per secret.
+#[derive(Default)]
+struct Stores(tokio::sync::Mutex<HashMap<String, Arc<dyn SecretStore>>>);
+
+impl Stores {
+    async fn open(&self, target: &Target) -> Result<Arc<dyn SecretStore>, CliError> {
+        let key = match target {
+            Target::File { dir, .. } => format!("file:{}", dir.display()),
+            Target::Aws { .. } => "aws".to_owned(),
+            Target::Vault { .. } => "vault".to_owned(),
+        };
+        let mut stores = self.0.lock().await;
+        if let Some(store) = stores.get(&key) {
+            return Ok(store.clone());
+        }
+        let store = target.open_store().await?;
+        stores.insert(key, store.clone());
+        Ok(store)
+    }
+}
+
+async fn one(engine: &Engine, stores: &Stores, op: FleetOp, target: &str) -> FleetResult {
     let started = Instant::now();
-    let result = run_one(engine, op, target).await;
+    let result = run_one(engine, stores, op, target).await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
         Ok((outcome, key_hash, detail, status)) => FleetResult {
@@ -288,9 +316,14 @@ async fn one(engine: &Engine, op: FleetOp, target: &str) -> FleetResult {
 
 type OneResult = (Outcome, Option<String>, String, Option<SecretStatus>);
 
-async fn run_one(engine: &Engine, op: FleetOp, target: &str) -> Result<OneResult, CliError> {
+async fn run_one(
+    engine: &Engine,
+    stores: &Stores,
+    op: FleetOp,
+    target: &str,
+) -> Result<OneResult, CliError> {
     let target = Target::parse(target)?;
-    let store = target.open_store().await?;
+    let store = stores.open(&target).await?;
     let secret_id = target.secret_id();
     match op {
         FleetOp::Rotate => {
