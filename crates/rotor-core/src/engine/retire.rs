@@ -30,7 +30,7 @@ use tracing::{error, info, warn};
 
 use super::bookkeeping::pin_grace_starts;
 pub(crate) use super::retire_decision::grace_start;
-use super::retire_decision::{Action, Observed, Verdict, decide};
+use super::retire_decision::{Action, Observed, Verdict, decide, needs_observation};
 pub use super::retire_decision::{DeleteReason, DueAction, KeyRetirement, RetireDecision};
 use super::{Engine, EngineError, RetiredKey, Scope, openrouter_error, pending_rotation};
 use crate::policy::Policy;
@@ -344,20 +344,31 @@ impl Engine {
         mode: Mode,
         plan: &mut Plan,
     ) -> Result<(), EngineError> {
-        let observed = match self.client.get_key(&older.key_hash).await {
-            Ok(key) => Observed::Alive {
-                usage: key.usage,
-                disabled: key.disabled,
-                updated_at: key.updated_at,
-                last_used_at: key.last_used_at,
-            },
-            Err(e) if e.is_not_found() => Observed::Gone,
-            Err(e) => {
-                return Err(openrouter_error(
-                    scope,
-                    &format!("reading older key {} (GET /keys/{{hash}})", older.key_hash),
-                    e,
-                ));
+        let needs_read = needs_observation(
+            since,
+            policy,
+            now,
+            mode == Mode::Force,
+            mode == Mode::Preview,
+        );
+        let observed = if !needs_read {
+            Observed::Unread
+        } else {
+            match self.client.get_key(&older.key_hash).await {
+                Ok(key) => Observed::Alive {
+                    usage: key.usage,
+                    disabled: key.disabled,
+                    updated_at: key.updated_at,
+                    last_used_at: key.last_used_at,
+                },
+                Err(e) if e.is_not_found() => Observed::Gone,
+                Err(e) => {
+                    return Err(openrouter_error(
+                        scope,
+                        &format!("reading older key {} (GET /keys/{{hash}})", older.key_hash),
+                        e,
+                    ));
+                }
             }
         };
         let preview = mode == Mode::Preview;

@@ -128,6 +128,9 @@ pub(crate) fn grace_start(
 /// What OpenRouter says about an older key now (`GET /keys/{hash}`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Observed {
+    /// Not read: a rotation does not look at a key inside its grace period (nothing about it
+    /// can change the decision, and it saves a request per older key).
+    Unread,
     /// 404: the key no longer exists.
     Gone,
     Alive {
@@ -165,6 +168,18 @@ pub(crate) struct Verdict {
     pub changed: bool,
     /// Still receiving traffic past `max_retirement_wait`.
     pub stuck: bool,
+}
+
+/// Whether retirement must read the key at OpenRouter to decide: always when previewing
+/// (status shows its usage) or forcing, else only once its grace period has ended.
+pub(crate) fn needs_observation(
+    since: DateTime<Utc>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    force: bool,
+    preview: bool,
+) -> bool {
+    force || preview || now >= plus(since, policy.grace_period)
 }
 
 pub(crate) fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
@@ -209,6 +224,29 @@ pub(crate) fn decide(
         changed,
         stuck: false,
     };
+    if let Observed::Unread = observed {
+        // Only ever unread inside its grace period (see `needs_observation`); should it be
+        // past it, keep the key unchanged until a run that reads it.
+        let e = if now < grace_ends_at {
+            entry(
+                &k,
+                None,
+                RetireDecision::InGrace {
+                    until: grace_ends_at,
+                },
+            )
+        } else {
+            entry(
+                &k,
+                None,
+                RetireDecision::Observing {
+                    check_after: now,
+                    usage_grew: false,
+                },
+            )
+        };
+        return verdict(Action::Keep, k, e, false);
+    }
     let Observed::Alive {
         usage,
         disabled,
@@ -441,6 +479,18 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_read_unless_nothing_it_says_can_matter() {
+        let t0 = Utc::now();
+        let p = grace_only();
+        // Inside its grace period a rotation does not read it...
+        assert!(!needs_observation(t0, &p, at(t0, H), false, false));
+        // ...status (preview) and --force do, and so does everyone once the grace has passed.
+        assert!(needs_observation(t0, &p, at(t0, H), false, true));
+        assert!(needs_observation(t0, &p, at(t0, H), true, false));
+        assert!(needs_observation(t0, &p, at(t0, 2 * H), false, false));
+    }
+
+    #[test]
     fn retirement_decisions_table() {
         let t0 = Utc::now();
         let rows = [
@@ -460,6 +510,17 @@ mod tests {
                 samples: &[],
                 disabled_at: None,
                 observed: alive(1.0),
+                policy: grace_only,
+                now: H,
+                force: false,
+                action: Action::Keep,
+                decision: "in_grace",
+            },
+            Row {
+                name: "inside grace, not read (a rotation's retirement)",
+                samples: &[],
+                disabled_at: None,
+                observed: Observed::Unread,
                 policy: grace_only,
                 now: H,
                 force: false,
