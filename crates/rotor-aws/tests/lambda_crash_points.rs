@@ -111,6 +111,12 @@ impl World {
     }
 
     async fn container(&self, proxied: bool) -> Bootstrap {
+        self.container_with(proxied, "1s").await
+    }
+
+    /// A container whose lease lasts `lease_ttl` (the clean run counts calls: a lease long
+    /// enough never to be renewed, which under load would add a ledger write).
+    async fn container_with(&self, proxied: bool, lease_ttl: &str) -> Bootstrap {
         let (aws, or) = if proxied {
             (self.aws_proxy.clone(), format!("{}/api/v1", self.or_proxy))
         } else {
@@ -127,7 +133,7 @@ impl World {
                     self.mgmt_secret.clone(),
                 ),
                 ("ROTOR_GRACE_PERIOD", "0s".to_owned()),
-                ("ROTOR_LEASE_TTL", "1s".to_owned()),
+                ("ROTOR_LEASE_TTL", lease_ttl.to_owned()),
                 ("RUST_LOG", "warn".to_owned()),
             ],
         )
@@ -258,7 +264,7 @@ async fn the_lambda_killed_at_every_external_call_is_recovered_by_the_retry() {
     // fetched on the first invocation, so a fresh container per run counts it too).
     let secret = w.secret("clean").await;
     let token = w.rotate_secret(&secret).await;
-    let f = w.container(true).await;
+    let f = w.container_with(true, "2m").await;
     w.plan.reset(None, f.child.id());
     assert!(!w.run_until_killed(&f, &secret, &token).await);
     let calls = w.plan.calls();
