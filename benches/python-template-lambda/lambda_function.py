@@ -3,7 +3,7 @@
 secret and checks RotationEnabled and the token's stages, then createSecret / setSecret /
 testSecret / finishSecret. boto3 for Secrets Manager, requests for OpenRouter.
 
-It is the baseline of `benches/lambda-vs-python` (issue 10), not part of rotor: it stores a
+It is the baseline of `benches/lambda-vs-python`, not part of rotor: it stores a
 document shaped like rotor's (api_key, key_hash, key_name, created_at, rotation), creates the new
 key with POST /keys (limit taken from the current document), tests it with GET /key, and deletes
 the previous key by hash at finishSecret. It has none of rotor's safety (no lease, no intent, no
