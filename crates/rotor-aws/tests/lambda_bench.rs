@@ -63,26 +63,8 @@ async fn bench_bootstrap() {
         Policy::from_vars(|_| None).expect("policy"),
     );
     engine.init(&store, &secret, None).await.expect("init");
-    let lambda = aws_sdk_lambda::Client::new(&config);
-    let mut zip = b"PK\x05\x06".to_vec();
-    zip.extend_from_slice(&[0u8; 18]);
-    let function_arn = lambda
-        .create_function()
-        .function_name(format!("{prefix}-fn"))
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role("arn:aws:iam::000000000000:role/rotor-rotation")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("function")
-        .function_arn()
-        .expect("arn")
-        .to_owned();
+    let function_arn =
+        rotor_testkit::stores::aws::rotation_function(&config, &format!("{prefix}-fn")).await;
 
     // Cold starts: several fresh processes, each until its first GET /next.
     let mut cold = Vec::new();

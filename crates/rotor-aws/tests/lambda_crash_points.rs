@@ -62,23 +62,7 @@ impl World {
             .expect("client"),
             Policy::from_vars(|_| None).expect("default policy"),
         );
-        let lambda = aws_sdk_lambda::Client::new(&config);
-        let mut zip = b"PK\x05\x06".to_vec();
-        zip.extend_from_slice(&[0u8; 18]);
-        let function = lambda
-            .create_function()
-            .function_name(format!("{prefix}-fn"))
-            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-            .handler("bootstrap")
-            .role("arn:aws:iam::000000000000:role/rotor-rotation")
-            .code(
-                aws_sdk_lambda::types::FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("create the rotation function in the emulator");
+        let function_arn = aws::rotation_function(&config, &format!("{prefix}-fn")).await;
         let plan = Arc::new(KillPlan::default());
         let origin = emulator
             .base_url()
@@ -93,7 +77,7 @@ impl World {
             store,
             engine,
             mgmt_secret,
-            function_arn: function.function_arn().expect("function ARN").to_owned(),
+            function_arn,
             plan,
             or_proxy,
             aws_proxy,

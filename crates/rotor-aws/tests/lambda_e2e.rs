@@ -56,27 +56,13 @@ impl World {
             .init(&store, &secret, None)
             .await
             .expect("init the application secret");
-        let lambda = aws_sdk_lambda::Client::new(&config);
-        let function = lambda
-            .create_function()
-            .function_name(format!("{prefix}-fn"))
-            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-            .handler("bootstrap")
-            .role("arn:aws:iam::000000000000:role/rotor-rotation")
-            .code(
-                aws_sdk_lambda::types::FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(empty_zip()))
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("create the rotation function in the emulator");
+        let function_arn = aws::rotation_function(&config, &format!("{prefix}-fn")).await;
         World {
             emulator,
             sm,
             secret,
             mgmt_secret,
-            function_arn: function.function_arn().expect("function ARN").to_owned(),
+            function_arn,
         }
     }
 
@@ -229,13 +215,6 @@ fn key_of(doc: &Value) -> String {
 
 fn hash_of(doc: &Value) -> String {
     doc["key_hash"].as_str().expect("key_hash").to_owned()
-}
-
-/// A zip archive with no entries (the function never runs in the emulator).
-fn empty_zip() -> Vec<u8> {
-    let mut z = b"PK\x05\x06".to_vec();
-    z.extend_from_slice(&[0u8; 18]);
-    z
 }
 
 fn assert_no_key_in_logs(f: &Bootstrap, keys: &[String]) {

@@ -306,13 +306,12 @@ impl SecretStore for ReadCache<'_> {
                 state.known.clear();
                 known.keep_after(seen);
                 known.ledger = Some((
-                    state.seq + 1,
+                    state.next_seq(),
                     Some(LedgerEntry {
                         revision: revision.clone(),
                         document: document.to_owned(),
                     }),
                 ));
-                state.seq += 1;
                 state.known.insert(secret_id.to_owned(), known);
             }
             _ => state.known.clear(),

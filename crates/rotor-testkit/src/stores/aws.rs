@@ -38,3 +38,29 @@ pub async fn store() -> SecretsManagerStore {
 pub fn fresh_prefix(what: &str) -> String {
     super::fresh(&format!("rotor-{what}"))
 }
+
+/// Creates a rotation function named `name` in the AWS emulator and returns its ARN: a
+/// placeholder (`provided.al2023`, an empty zip) that Secrets Manager's `RotateSecret` accepts;
+/// the tests run the real `bootstrap` themselves against a local Runtime API.
+pub async fn rotation_function(config: &aws_config::SdkConfig, name: &str) -> String {
+    use aws_sdk_lambda::{
+        primitives::Blob,
+        types::{FunctionCode, Runtime},
+    };
+    // A zip archive with no entries (the function never runs in the emulator).
+    let mut zip = b"PK\x05\x06".to_vec();
+    zip.extend_from_slice(&[0u8; 18]);
+    aws_sdk_lambda::Client::new(config)
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role("arn:aws:iam::000000000000:role/rotor-rotation")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+        .send()
+        .await
+        .expect("create the rotation function in the emulator")
+        .function_arn()
+        .expect("function ARN")
+        .to_owned()
+}
