@@ -268,8 +268,8 @@ async fn the_lambda_killed_at_every_external_call_is_recovered_by_the_retry() {
     // template checks and values per step, and the ledger (lease, intent, release) at
     // createSecret and finishSecret.
     assert!(
-        openrouter <= 9 && total - openrouter <= 32,
-        "one Lambda rotation made {openrouter} OpenRouter calls (at most 9) and {} Secrets Manager calls (at most 32)",
+        openrouter <= 9 && total - openrouter <= 29,
+        "one Lambda rotation made {openrouter} OpenRouter calls (at most 9) and {} Secrets Manager calls (at most 29)",
         total - openrouter
     );
     if std::env::var("ROTOR_CRASH_CLEAN_ONLY").is_ok() {

@@ -210,6 +210,8 @@ struct FlakyStore {
     /// create_secret lands, then reports a transient failure; the next reads fail too.
     lose_create: Arc<Mutex<u32>>,
     reads_down: Arc<Mutex<u32>>,
+    /// Every ledger document written, in order.
+    ledger_writes: Arc<Mutex<Vec<String>>>,
 }
 
 fn transient(s: &str) -> StoreError {
@@ -273,8 +275,61 @@ impl SecretStore for FlakyStore {
         expected: Option<&str>,
         doc: &str,
     ) -> Result<String, StoreError> {
+        self.ledger_writes.lock().unwrap().push(doc.to_owned());
         self.inner.write_ledger(s, expected, doc).await
     }
+}
+
+fn ledger_doc(text: &str) -> rotor_core::engine::LedgerDocument {
+    rotor_core::engine::LedgerDocument::parse(text).expect("a ledger document")
+}
+
+/// The lease and the intent are one check-and-set: a rotation writes the secret's ledger twice
+/// (the lease with the intent before `POST /keys`, the release dropping both), the same for a
+/// lone createSecret step; a rotation refused before it creates a key leaves no intent behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_records_its_intent_in_the_lease_write_and_writes_the_ledger_twice() {
+    let env = Env::start().await;
+    let store = FlakyStore::default();
+    let engine = env.worker("w", no_grace());
+    engine.init(&store, SECRET, None).await.unwrap();
+    for round in 0..2 {
+        store.ledger_writes.lock().unwrap().clear();
+        engine.rotate(&store, SECRET).await.unwrap();
+        let writes = store.ledger_writes.lock().unwrap().clone();
+        let docs: Vec<_> = writes.iter().map(|w| ledger_doc(w)).collect();
+        assert_eq!(docs.len(), 2, "round {round}: ledger writes {docs:?}");
+        assert!(
+            docs[0].lease.is_some() && docs[0].intents.len() == 1,
+            "round {round}: the first write takes the lease with the intent: {:?}",
+            docs[0]
+        );
+        assert!(
+            docs[1].lease.is_none() && docs[1].intents.is_empty(),
+            "round {round}: the release drops both: {:?}",
+            docs[1]
+        );
+    }
+    // A lone createSecret (the Lambda's invocation, `rotor step`): the same two writes.
+    let token = "step-token";
+    store.inner.begin_rotation(SECRET, token).await.unwrap();
+    store.ledger_writes.lock().unwrap().clear();
+    let report = engine
+        .step(&store, SECRET, Step::CreateSecret, token)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, StepOutcome::Created);
+    let docs: Vec<_> = store
+        .ledger_writes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| ledger_doc(w))
+        .collect();
+    assert_eq!(docs.len(), 2, "createSecret ledger writes {docs:?}");
+    assert_eq!(docs[0].intents.len(), 1, "{:?}", docs[0]);
+    assert!(docs[1].lease.is_none() && docs[1].intents.is_empty());
+    assert_no_orphan(&env, &store, "after the rotations").await;
 }
 
 /// Issue finding: createSecret retired the key AWSPREVIOUS held when reading Previous failed.
@@ -450,6 +505,13 @@ async fn rotations_inside_one_grace_period_stop_at_the_bound_before_creating_a_k
         assert!(text.contains("max_live_keys = 4"), "{text}");
         assert!(text.contains("rotor retire --force"), "{text}");
         assert_eq!(live_hashes(&env).await.len(), live, "no key was created");
+        if let Some(entry) = store.read_ledger(SECRET).await.unwrap() {
+            let doc = rotor_core::engine::LedgerDocument::parse(&entry.document).unwrap();
+            assert!(
+                doc.lease.is_none() && doc.intents.is_empty(),
+                "a refused rotation leaves no lease and no intent: {doc:?}"
+            );
+        }
         let desc = store.describe(SECRET).await.unwrap();
         assert!(
             desc.with_stage(Stage::Pending)
@@ -458,10 +520,19 @@ async fn rotations_inside_one_grace_period_stop_at_the_bound_before_creating_a_k
         );
     }
     engine.retire(&store, SECRET, true).await.unwrap();
+    let lists = |c: &std::collections::BTreeMap<String, u64>| {
+        c.get("GET /api/v1/keys").copied().unwrap_or(0)
+    };
+    let before = lists(&env.control.counters().await.unwrap());
     engine
         .rotate(&store, SECRET)
         .await
         .expect("rotations continue");
+    assert_eq!(
+        lists(&env.control.counters().await.unwrap()),
+        before,
+        "the refused rotations left nothing to recover: no listing"
+    );
     assert_readable_keys_work(&env, &store, "after the bound").await;
     assert_no_orphan(&env, &store, "after the bound").await;
 }

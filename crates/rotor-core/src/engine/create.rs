@@ -3,6 +3,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::bookkeeping;
+use super::ledger::PlannedIntent;
 use super::*;
 
 /// The result of [`Engine::retire_due_keys`].
@@ -15,6 +16,32 @@ pub struct Retirement {
 }
 
 impl Engine {
+    /// The intent createSecret records for `token`, read (read-only) before the lease is taken,
+    /// so that the lease and the intent are one check-and-set (ledger.rs). `None` when the
+    /// pending version of `token` already holds a document: nothing will be created. Fails as
+    /// createSecret would: no usable current document, or its key not visible to this
+    /// management key.
+    pub(super) async fn plan_intent(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<Option<PlannedIntent>, EngineError> {
+        let desc = self.describe(store, scope).await?;
+        if self.read_pending(store, scope, token).await?.is_some() {
+            return Ok(None);
+        }
+        let current = self.read_current(store, scope).await?;
+        let key = self
+            .visible_key(scope, "current", &current.key_hash)
+            .await?;
+        Ok(Some(PlannedIntent {
+            token: token.to_owned(),
+            tag: rotor_tag(&desc.secret_id, token),
+            workspace_id: Some(key.workspace_id).filter(|w| !w.is_empty()),
+        }))
+    }
+
     pub(super) async fn create_secret(
         &self,
         store: &dyn SecretStore,
@@ -225,6 +252,7 @@ impl Engine {
         request: &CreateKeyRequest,
         token: &str,
     ) -> Result<CreatedKey, EngineError> {
+        own.posting(token);
         match self.client.create_key(request).await {
             Ok(created) => Ok(created),
             Err(e) if matches!(e.status(), Some(400 | 401 | 403 | 404 | 422)) => {

@@ -14,6 +14,11 @@
 //! next owner ([`Engine::take_lease`]) lists the intent's workspace for keys with its tag that no
 //! stored document records, deletes them, and drops the intent. So a crash anywhere between the
 //! create and the store write is recovered from the store alone, by any worker, on any backend.
+//!
+//! A rotation knows its intent (token, tag, workspace) before it takes the lease, so it records
+//! both in one check-and-set ([`Engine::take_lease_with_intent`]); an intent recorded that way
+//! whose `POST /keys` was never sent (the rotation was refused, or failed before creating) is
+//! dropped by the release write, with nothing to look up.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -107,6 +112,18 @@ pub struct Ownership {
     /// Intents whose document this owner stored (their key is recorded; no read needed to
     /// drop them at release).
     stored: Vec<String>,
+    /// Intents this owner recorded itself (not inherited from an earlier owner).
+    fresh: Vec<String>,
+    /// Intents whose `POST /keys` this owner sent (or may have sent).
+    posted: Vec<String>,
+}
+
+/// The intent a rotation records together with its lease (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedIntent {
+    pub(crate) token: String,
+    pub(crate) tag: String,
+    pub(crate) workspace_id: Option<String>,
 }
 
 impl Ownership {
@@ -124,14 +141,37 @@ impl Ownership {
         self.stored.push(token.to_owned());
     }
 
+    /// Notes that `POST /keys` for `token`'s intent is about to be sent: from here on the key
+    /// may exist, so the intent is dropped only once its document is stored or the key deleted.
+    pub(crate) fn posting(&mut self, token: &str) {
+        self.posted.push(token.to_owned());
+    }
+
     /// Whether an intent for `token` is recorded.
     pub(crate) fn has_intent(&self, token: &str) -> bool {
         self.doc.intents.iter().any(|i| i.token == token)
     }
 
-    /// The tokens of recorded intents.
-    pub(crate) fn intent_tokens(&self) -> Vec<String> {
-        self.doc.intents.iter().map(|i| i.token.clone()).collect()
+    /// Whether this owner recorded `token`'s intent itself (with its lease or later).
+    pub(crate) fn recorded_intent(&self, token: &str) -> bool {
+        self.has_intent(token) && self.fresh.iter().any(|t| t == token)
+    }
+
+    /// Whether `token`'s intent is this owner's and its `POST /keys` was never sent: no key of
+    /// it can exist.
+    fn never_posted(&self, token: &str) -> bool {
+        self.fresh.iter().any(|t| t == token) && !self.posted.iter().any(|t| t == token)
+    }
+
+    /// The intents whose key may exist (what [`Engine::recover_intents`] recovers): every one
+    /// an earlier owner left, and this owner's once their `POST /keys` was sent.
+    fn intents_to_recover(&self) -> Vec<Intent> {
+        self.doc
+            .intents
+            .iter()
+            .filter(|i| !self.never_posted(&i.token))
+            .cloned()
+            .collect()
     }
 }
 
@@ -153,6 +193,20 @@ impl Engine {
         store: &dyn SecretStore,
         scope: &Scope,
         operation: &str,
+    ) -> Result<Ownership, EngineError> {
+        self.take_lease_with_intent(store, scope, operation, None)
+            .await
+    }
+
+    /// [`take_lease`](Self::take_lease), recording `intent` in the same check-and-set. An
+    /// intent an earlier owner left for the same token is recovered first, like any other (its
+    /// key may exist), and the intent is then recorded again by createSecret.
+    pub(crate) async fn take_lease_with_intent(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        operation: &str,
+        intent: Option<&PlannedIntent>,
     ) -> Result<Ownership, EngineError> {
         let ttl = self.defaults.lease_ttl;
         let mut attempts = 0;
@@ -207,6 +261,18 @@ impl Engine {
                 acquired_at: now,
                 expires_at: now + chrono_ttl(ttl),
             });
+            let mut fresh = Vec::new();
+            if let Some(planned) = intent
+                && !doc.intents.iter().any(|i| i.token == planned.token)
+            {
+                next.intents.push(Intent {
+                    token: planned.token.clone(),
+                    tag: planned.tag.clone(),
+                    workspace_id: planned.workspace_id.clone(),
+                    recorded_at: now,
+                });
+                fresh.push(planned.token.clone());
+            }
             match store
                 .write_ledger(&scope.secret, revision.as_deref(), &next.to_json())
                 .await
@@ -219,6 +285,8 @@ impl Engine {
                         ttl,
                         recovered: Vec::new(),
                         stored: Vec::new(),
+                        fresh,
+                        posted: Vec::new(),
                     };
                 }
                 Err(StoreError::Conflict { .. }) if attempts < 5 => continue,
@@ -231,7 +299,7 @@ impl Engine {
                 }
             }
         };
-        if !own.doc.intents.is_empty() {
+        if !own.intents_to_recover().is_empty() {
             self.recover_intents(store, scope, &mut own).await?;
         }
         Ok(own)
@@ -296,6 +364,10 @@ impl Engine {
         tag: &str,
         workspace_id: Option<&str>,
     ) -> Result<(), EngineError> {
+        if own.recorded_intent(token) {
+            // Recorded with the lease (take_lease_with_intent): renew only if due.
+            return self.fence(store, scope, own).await;
+        }
         let now = self.clock.now();
         let mut next = own.doc.clone();
         next.intents.retain(|i| i.token != token);
@@ -308,7 +380,9 @@ impl Engine {
         if let Some(lease) = &mut next.lease {
             lease.expires_at = now + chrono_ttl(own.ttl);
         }
-        self.write_owned(store, scope, own, next).await
+        self.write_owned(store, scope, own, next).await?;
+        own.fresh.push(token.to_owned());
+        Ok(())
     }
 
     /// Drops the intent of `token` (its key is stored, or was deleted).
@@ -345,11 +419,13 @@ impl Engine {
         }
     }
 
-    /// The tokens of recorded intents whose key a stored version records (read from the store).
+    /// The tokens of recorded intents that can be dropped: their key a stored version records
+    /// (known, or read from the store), or this owner recorded them and never sent their
+    /// `POST /keys` (no key of theirs can exist).
     async fn stored_intents(&self, store: &dyn SecretStore, own: &Ownership) -> Vec<String> {
         let mut out = Vec::new();
         for intent in &own.doc.intents {
-            if own.stored.contains(&intent.token) {
+            if own.stored.contains(&intent.token) || own.never_posted(&intent.token) {
                 out.push(intent.token.clone());
                 continue;
             }
@@ -415,11 +491,11 @@ impl Engine {
         scope: &Scope,
         own: &mut Ownership,
     ) -> Result<(), EngineError> {
-        let tokens = own.intent_tokens();
+        let intents = own.intents_to_recover();
+        let tokens: Vec<String> = intents.iter().map(|i| i.token.clone()).collect();
         let recorded = self
             .recorded_hashes(store, scope, &Stage::ALL, &tokens)
             .await?;
-        let intents = own.doc.intents.clone();
         for intent in intents {
             let keys = self
                 .client

@@ -70,7 +70,11 @@ impl Engine {
             // (read_cache.rs).
             let _ = store.read_ledger(secret_id).await;
             self.check_rotatable(store, &scope, token).await?;
-            let mut own = self.take_lease(store, &scope, "rotate").await?;
+            // The intent goes into the lease's own check-and-set (ledger.rs).
+            let intent = self.plan_intent(store, &scope, token).await?;
+            let mut own = self
+                .take_lease_with_intent(store, &scope, "rotate", intent.as_ref())
+                .await?;
             let result = self.rotate_owned(store, secret_id, token, &mut own).await;
             self.release(store, own).await;
             result

@@ -157,7 +157,18 @@ impl Engine {
                         }
                         Ok(TokenState::Pending) => {}
                     }
-                    let mut own = match self.take_lease(store, &scope, step.as_str()).await {
+                    // createSecret's intent goes into the lease's own check-and-set.
+                    let intent = match step {
+                        Step::CreateSecret => match self.plan_intent(store, &scope, token).await {
+                            Ok(intent) => intent,
+                            Err(e) => return self.report_step(store, &scope, started, Err(e)),
+                        },
+                        _ => None,
+                    };
+                    let mut own = match self
+                        .take_lease_with_intent(store, &scope, step.as_str(), intent.as_ref())
+                        .await
+                    {
                         Ok(own) => own,
                         Err(e) => return self.report_step(store, &scope, started, Err(e)),
                     };
