@@ -23,6 +23,12 @@
 //! [`SecretStore::snapshot`], so a step's `describe` and its reads of Current, Pending and
 //! Previous cost the three requests of one `describe`.
 //!
+//! * **A backend that knows the effect of its own write says so.** After a successful
+//!   `begin_rotation` or `put_pending`, the cache asks
+//!   [`SecretStore::snapshot_after_write`]: Vault's check-and-set write proves nothing changed
+//!   the slot it wrote since the read it started from, so that read plus the write is what a
+//!   read now would return. The cache remembers it as if just read.
+//!
 //! Only `NotFound` errors are remembered (as "not there"); any other read error is returned and
 //! forgotten, so a retry reads again. Every remembered read carries a sequence number, so the
 //! ledger rule can tell what was read after which ledger revision.
@@ -126,6 +132,20 @@ impl<'a> ReadCache<'a> {
         ReadCache {
             inner,
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// After a successful write: what the backend knows the secret to be now
+    /// ([`SecretStore::snapshot_after_write`]), remembered as if just read.
+    fn install_after_write(&self, secret_id: &str) {
+        if let Some(snapshot) = self.inner.snapshot_after_write(secret_id) {
+            let mut state = self.lock();
+            let seq = state.next_seq();
+            state
+                .known
+                .entry(secret_id.to_owned())
+                .or_default()
+                .snapshot = Some((seq, snapshot.description, snapshot.values));
         }
     }
 
@@ -233,6 +253,9 @@ impl SecretStore for ReadCache<'_> {
         self.forget();
         let result = self.inner.begin_rotation(secret_id, token).await;
         self.forget();
+        if result.is_ok() {
+            self.install_after_write(secret_id);
+        }
         result
     }
 
@@ -245,6 +268,9 @@ impl SecretStore for ReadCache<'_> {
         self.forget();
         let result = self.inner.put_pending(secret_id, token, value).await;
         self.forget();
+        if result.is_ok() {
+            self.install_after_write(secret_id);
+        }
         result
     }
 

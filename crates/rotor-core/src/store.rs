@@ -294,6 +294,17 @@ pub trait SecretStore: Send + Sync {
         })
     }
 
+    /// The secret as it is right after this store's own last successful
+    /// [`begin_rotation`](Self::begin_rotation) or [`put_pending`](Self::put_pending) of
+    /// `secret_id`, when the store knows it without reading: the view its check-and-set write
+    /// started from, plus that write (Vault). Taken once: a second call returns `None`. The
+    /// engine's read cache installs it instead of reading again; it is as fresh as the reads
+    /// the write started from, which the lease keeps valid (read_cache.rs). Default: `None`
+    /// (the cache reads again).
+    fn snapshot_after_write(&self, _secret_id: &str) -> Option<Snapshot> {
+        None
+    }
+
     /// Reads one version's value. `NotFound` when the secret, the version or the stage does not
     /// exist, or when the version exists but has no value yet (a Pending version created by
     /// [`begin_rotation`](Self::begin_rotation) before createSecret stored its value).

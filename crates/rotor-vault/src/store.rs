@@ -23,6 +23,7 @@
 mod codec;
 mod kv;
 mod secret_store;
+mod views;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -56,11 +57,18 @@ const LEDGER_FIELD: &str = "ledger";
 type MountSettings = Arc<tokio::sync::Mutex<HashMap<String, Arc<OnceCell<Option<u64>>>>>>;
 
 /// The Vault / OpenBao KV v2 implementation of [`SecretStore`](rotor_core::SecretStore). Cheap to clone.
+/// A secret's own `max_versions` (`None`: no metadata yet), as read at a given moment.
+type KeySettings = Arc<std::sync::Mutex<HashMap<String, (std::time::Instant, Option<u64>)>>>;
+
 #[derive(Clone)]
 pub struct VaultStore {
     session: Arc<Session>,
     requests: Arc<std::sync::atomic::AtomicU64>,
     mount_max_versions: MountSettings,
+    /// Each secret's `max_versions`, re-read after a minute (checked at every promote).
+    key_max_versions: KeySettings,
+    /// The last view of each secret, for check-and-set writes to start from (views.rs).
+    views: Arc<views::Views>,
 }
 
 impl std::fmt::Debug for VaultStore {
@@ -80,6 +88,8 @@ impl VaultStore {
             session: Arc::new(session),
             requests: Default::default(),
             mount_max_versions: Default::default(),
+            key_max_versions: Default::default(),
+            views: Default::default(),
         })
     }
 

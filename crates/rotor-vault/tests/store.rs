@@ -219,3 +219,129 @@ async fn vault_urls_and_field_reads() {
         "{err}"
     );
 }
+
+/// What the store hands the engine's read cache after its own write
+/// (`snapshot_after_write`) is exactly what a fresh read returns: description and values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_after_a_staging_write_equals_a_fresh_read() {
+    let store = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("afterwrite"));
+    store
+        .create_secret(&secret, "t1", &doc("k1"))
+        .await
+        .unwrap();
+    store.put_pending(&secret, "t2", &doc("k2")).await.unwrap();
+    store.promote(&secret, "t2", "t1").await.unwrap();
+    let values = |s: &rotor_core::Snapshot| {
+        let mut v: Vec<(String, Vec<Stage>, String)> = s
+            .values
+            .as_ref()
+            .expect("Vault hands over every value")
+            .iter()
+            .map(|v| {
+                (
+                    v.version_id.clone(),
+                    v.stages.clone(),
+                    v.value.expose_secret().to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    store.snapshot(&secret).await.unwrap();
+    store.begin_rotation(&secret, "t3").await.unwrap();
+    let after = store
+        .snapshot_after_write(&secret)
+        .expect("begin_rotation leaves a view");
+    assert!(
+        store.snapshot_after_write(&secret).is_none(),
+        "handed out once"
+    );
+    let fresh = store.snapshot(&secret).await.unwrap();
+    assert_eq!(after.description, fresh.description);
+    assert_eq!(values(&after), values(&fresh));
+    store.put_pending(&secret, "t3", &doc("k3")).await.unwrap();
+    let after = store
+        .snapshot_after_write(&secret)
+        .expect("put_pending leaves a view");
+    let fresh = store.snapshot(&secret).await.unwrap();
+    assert_eq!(after.description, fresh.description);
+    assert_eq!(values(&after), values(&fresh));
+    assert!(
+        values(&fresh)
+            .iter()
+            .any(|(id, st, _)| id == "t3" && st == &[Stage::Pending])
+    );
+}
+
+/// A write that starts from a remembered view another writer has since made stale decides
+/// again from a fresh read: it is refused exactly as without the memory, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_from_a_stale_remembered_view_decides_again_from_a_fresh_read() {
+    let store = vault::root_store().await;
+    let other = vault::root_store().await;
+    let secret = format!("secret/{}", stores::fresh("staleview"));
+    store
+        .create_secret(&secret, "t1", &doc("k1"))
+        .await
+        .unwrap();
+
+    // begin_rotation: another process began a rotation after this one's read.
+    store.snapshot(&secret).await.unwrap();
+    other.begin_rotation(&secret, "b").await.unwrap();
+    let err = store.begin_rotation(&secret, "a").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert!(
+        err.to_string().contains('b'),
+        "names the other rotation: {err}"
+    );
+    let desc = store.describe(&secret).await.unwrap();
+    assert_eq!(
+        desc.with_stage(Stage::Pending).map(|v| v.id.as_str()),
+        Some("b")
+    );
+
+    // put_pending: another process stored b's value after this one's read.
+    store.snapshot(&secret).await.unwrap();
+    other.put_pending(&secret, "b", &doc("kb")).await.unwrap();
+    let err = store
+        .put_pending(&secret, "b", &doc("other"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    let pending = store
+        .get_value(
+            &secret,
+            &VersionSelector::version_in_stage("b", Stage::Pending),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pending.value.expose_secret(), doc("kb").expose_secret());
+    other.clear_pending(&secret, "b").await.unwrap();
+    other.begin_rotation(&secret, "c").await.unwrap();
+
+    // promote: another process promoted "c" after this one's read.
+    other.put_pending(&secret, "c", &doc("kc")).await.unwrap();
+    store.snapshot(&secret).await.unwrap();
+    other.promote(&secret, "c", "t1").await.unwrap();
+    let err = store.promote(&secret, "c", "t1").await;
+    assert!(
+        err.is_ok(),
+        "Current is already c: the promote is done ({err:?})"
+    );
+    other.begin_rotation(&secret, "d").await.unwrap();
+    other.put_pending(&secret, "d", &doc("kd")).await.unwrap();
+    store.snapshot(&secret).await.unwrap();
+    other.promote(&secret, "d", "c").await.unwrap();
+    other.begin_rotation(&secret, "e").await.unwrap();
+    other.put_pending(&secret, "e", &doc("ke")).await.unwrap();
+    other.promote(&secret, "e", "d").await.unwrap();
+    let err = store.promote(&secret, "d", "c").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    let cur = store
+        .get_value(&secret, &VersionSelector::Stage(Stage::Current))
+        .await
+        .unwrap();
+    assert_eq!(cur.version_id, "e", "nothing changed");
+}

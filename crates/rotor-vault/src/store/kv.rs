@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// What one read of the secret found.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct View {
     /// `MOUNT/PATH` has at least one version (possibly deleted).
     pub(super) exists: bool,
@@ -160,6 +160,21 @@ impl VaultStore {
         data: &Map<String, Value>,
         cas: u64,
     ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .write_cas_meta(secret, mount, path, data, cas)
+            .await?
+            .map(|meta| meta.version))
+    }
+
+    /// [`write_cas`](Self::write_cas), returning the written version's metadata.
+    pub(super) async fn write_cas_meta(
+        &self,
+        secret: &str,
+        mount: &str,
+        path: &str,
+        data: &Map<String, Value>,
+        cas: u64,
+    ) -> Result<Option<SecretVersionMetadata>, StoreError> {
         let op = format!("write {mount}/data/{path} (cas {cas})");
         let cas32 = u32::try_from(cas).map_err(|_| {
             StoreError::precondition(secret, format!("{op}: version number too large"))
@@ -180,7 +195,7 @@ impl VaultStore {
             })
             .await;
         match result {
-            Ok(meta) => Ok(Some(meta.version)),
+            Ok(meta) => Ok(Some(meta)),
             Err(CallError::Client(e)) if is_cas_mismatch(&e) => Ok(None),
             Err(CallError::Client(e)) => Err(store_error(secret, &op, &e)),
             Err(CallError::Session(e)) => Err(session_error(secret, e)),
@@ -347,7 +362,30 @@ impl VaultStore {
         Ok(())
     }
 
+    /// The secret's own `max_versions`, remembered for a minute: a promote checks it every
+    /// time, and an operator lowering it to 1 is caught within the minute.
     pub(super) async fn key_max_versions(&self, secret: &str) -> Result<Option<u64>, StoreError> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+        if let Some((at, known)) = self
+            .key_max_versions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(secret).copied())
+            && at.elapsed() < FRESH
+        {
+            return Ok(known);
+        }
+        let read = self.read_key_max_versions(secret).await?;
+        // A refusal (1) is never remembered: once it is raised, the next promote goes through.
+        if read != Some(1)
+            && let Ok(mut m) = self.key_max_versions.lock()
+        {
+            m.insert(secret.to_owned(), (std::time::Instant::now(), read));
+        }
+        Ok(read)
+    }
+
+    async fn read_key_max_versions(&self, secret: &str) -> Result<Option<u64>, StoreError> {
         let t = target(secret)?;
         let result = self
             .call_raw(secret, "read metadata", |c| {

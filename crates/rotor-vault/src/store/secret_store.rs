@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{
     LEDGER_FIELD, ROTATION_ENABLED_METADATA, STATE_BEGUN, STATE_FIELD, VERSION_FIELD, VaultStore,
-    codec::{Slot, encode, value_of, with_field},
+    codec::{Slot, encode, slot, value_of, with_field},
     kv::{Read, View, session_error},
     target,
 };
@@ -31,44 +31,18 @@ impl SecretStore for VaultStore {
     async fn snapshot(&self, secret_id: &str) -> Result<Snapshot, StoreError> {
         let view = self.load(secret_id, true).await?;
         if !view.exists {
+            self.views.forget(secret_id);
             return Err(StoreError::not_found(secret_id, "the secret"));
         }
-        let rotation_enabled = view
-            .custom_metadata
-            .get(ROTATION_ENABLED_METADATA)
-            .and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
-                "false" | "0" | "no" => Some(false),
-                "true" | "1" | "yes" => Some(true),
-                _ => None,
-            });
-        let last_rotated = view
-            .current
-            .as_ref()
-            .filter(|c| c.kv_version > 1)
-            .and_then(|c| c.created_at);
-        let staged = view.versions();
-        let values = staged
-            .iter()
-            .filter(|(slot, _)| slot.doc.is_some())
-            .map(|(slot, stages)| value_of(secret_id, slot, stages.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let versions = staged
-            .into_iter()
-            .map(|(s, stages)| VersionInfo {
-                id: s.id,
-                stages,
-                created_at: s.created_at,
-            })
-            .collect();
-        Ok(Snapshot {
-            description: SecretDescription {
-                secret_id: target(secret_id)?.secret_id(),
-                rotation_enabled,
-                last_rotated,
-                versions,
-            },
-            values: Some(values),
-        })
+        let snapshot = snapshot_of(secret_id, &view)?;
+        self.views.remember(secret_id, view, false);
+        Ok(snapshot)
+    }
+
+    /// The view this store's own `begin_rotation` or `put_pending` left (views.rs).
+    fn snapshot_after_write(&self, secret_id: &str) -> Option<Snapshot> {
+        let view = self.views.after_write(secret_id)?;
+        snapshot_of(secret_id, &view).ok()
     }
 
     async fn get_value(
@@ -120,6 +94,7 @@ impl SecretStore for VaultStore {
     ) -> Result<(), StoreError> {
         let doc = encode(secret_id, value)?;
         let t = target(secret_id)?;
+        self.views.forget(secret_id);
         let view = self.load_with(secret_id, false, false).await?;
         let idempotent = |view: &View| {
             view.current
@@ -167,6 +142,17 @@ impl SecretStore for VaultStore {
     }
 
     async fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        // From the view just read, when it says "write the marker": the check-and-set on the
+        // staging slot proves nothing wrote it since (views.rs). Anything else: read again.
+        if let Some(view) = self.views.take(secret_id)
+            && view.exists
+            && view.pending.is_none()
+            && view.current.as_ref().is_some_and(|c| c.id != token)
+            && view.previous.as_ref().is_none_or(|p| p.id != token)
+            && self.write_begun(secret_id, token, view).await?
+        {
+            return Ok(());
+        }
         let view = self.load(secret_id, true).await?;
         if !view.exists {
             return Err(StoreError::not_found(secret_id, "the secret"));
@@ -195,31 +181,7 @@ impl SecretStore for VaultStore {
                 ),
             ));
         }
-        let staging = self
-            .staging_target(secret_id)
-            .map_err(|e| StoreError::precondition(secret_id, e.to_string()))?;
-        let mut marker = Map::new();
-        marker.insert(VERSION_FIELD.to_owned(), Value::String(token.to_owned()));
-        marker.insert(
-            STATE_FIELD.to_owned(),
-            Value::String(STATE_BEGUN.to_owned()),
-        );
-        if self
-            .write_cas(
-                secret_id,
-                &staging.mount,
-                &staging.path,
-                &marker,
-                view.staging_version,
-            )
-            .await?
-            .is_some()
-        {
-            tracing::info!(
-                secret = secret_id,
-                version_id = token,
-                "began a rotation (pending marker staged)"
-            );
+        if self.write_begun(secret_id, token, view).await? {
             return Ok(());
         }
         let view = self.load(secret_id, false).await?;
@@ -246,6 +208,22 @@ impl SecretStore for VaultStore {
         value: &SecretString,
     ) -> Result<(), StoreError> {
         let doc = encode(secret_id, value)?;
+        // From the view just read (or just written by begin_rotation), when it holds this
+        // token's empty marker: the check-and-set on the staging slot proves nothing wrote it
+        // since (views.rs). Anything else: read again.
+        if let Some(view) = self.views.take(secret_id)
+            && view.exists
+            && view.current.as_ref().is_none_or(|c| c.id != token)
+            && view
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.id == token && p.doc.is_none())
+            && self
+                .write_pending_value(secret_id, token, &doc, view)
+                .await?
+        {
+            return Ok(());
+        }
         let view = self.load(secret_id, false).await?;
         if !view.exists {
             return Err(StoreError::not_found(secret_id, "the secret"));
@@ -272,26 +250,10 @@ impl SecretStore for VaultStore {
         {
             return same_or_conflict(p);
         }
-        let staging = self
-            .staging_target(secret_id)
-            .map_err(|e| StoreError::precondition(secret_id, e.to_string()))?;
-        let data = with_field(&doc, VERSION_FIELD, token);
-        if let Some(v) = self
-            .write_cas(
-                secret_id,
-                &staging.mount,
-                &staging.path,
-                &data,
-                view.staging_version,
-            )
+        if self
+            .write_pending_value(secret_id, token, &doc, view)
             .await?
         {
-            tracing::info!(
-                secret = secret_id,
-                version_id = token,
-                kv_version = v,
-                "stored the pending value"
-            );
             return Ok(());
         }
         let view = self.load(secret_id, false).await?;
@@ -312,6 +274,22 @@ impl SecretStore for VaultStore {
 
     async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
         let t = target(secret_id)?;
+        // From the view just read, when it says "write": the check-and-set on the application
+        // path proves nothing wrote it since (views.rs). Anything else: read again.
+        if let Some(view) = self.views.take(secret_id)
+            && view.exists
+            && view
+                .current
+                .as_ref()
+                .is_some_and(|c| c.id == from && c.id != token)
+            && [&view.pending, &view.previous]
+                .into_iter()
+                .flatten()
+                .any(|s| s.id == token && s.doc.is_some())
+            && self.promote_from(secret_id, token, from, &view).await?
+        {
+            return Ok(());
+        }
         let view = self.load(secret_id, true).await?;
         if !view.exists {
             return Err(StoreError::not_found(secret_id, "the secret"));
@@ -342,50 +320,27 @@ impl SecretStore for VaultStore {
             .flatten()
             .find(|s| s.id == token)
             .ok_or_else(|| StoreError::not_found(secret_id, format!("version {token}")))?;
-        let doc = source.doc.as_ref().ok_or_else(|| {
-            StoreError::not_found(
+        if source.doc.is_none() {
+            return Err(StoreError::not_found(
                 secret_id,
                 format!("value of version {token} (no value stored yet)"),
-            )
-        })?;
-        self.check_max_versions(secret_id, self.key_max_versions(secret_id).await?)
-            .await?;
-        let data = with_field(&encode(secret_id, doc)?, VERSION_FIELD, token);
-        match self
-            .write_cas(secret_id, &t.mount, &t.path, &data, current.kv_version)
-            .await?
-        {
-            Some(v) => tracing::info!(
-                secret = secret_id,
-                version_id = token,
-                previous = from,
-                kv_version = v,
-                "promoted"
-            ),
-            None => {
-                let now = self.load_with(secret_id, false, false).await?;
-                if now.current.as_ref().is_some_and(|c| c.id == token) {
-                    return Ok(());
-                }
-                return Err(StoreError::conflict(
-                    secret_id,
-                    format!(
-                        "Current moved away from {from} during the promote: another promote won"
-                    ),
-                ));
-            }
+            ));
         }
-        if view.staging_id.as_deref() == Some(token) {
-            match self.clear_staging(secret_id, view.staging_version).await {
-                Ok(_) => {}
-                Err(e) => tracing::warn!(secret = secret_id, error = %e,
-                    "promoted, but could not empty the staging slot; the next rotation overwrites it"),
-            }
+        if self.promote_from(secret_id, token, from, &view).await? {
+            return Ok(());
         }
-        Ok(())
+        let now = self.load_with(secret_id, false, false).await?;
+        if now.current.as_ref().is_some_and(|c| c.id == token) {
+            return Ok(());
+        }
+        Err(StoreError::conflict(
+            secret_id,
+            format!("Current moved away from {from} during the promote: another promote won"),
+        ))
     }
 
     async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        self.views.forget(secret_id);
         let view = self.load(secret_id, false).await?;
         if !view.exists {
             return Err(StoreError::not_found(secret_id, "the secret"));
@@ -475,5 +430,192 @@ impl SecretStore for VaultStore {
                 ),
             )),
         }
+    }
+}
+
+/// The description (and every staged value) of a full view.
+fn snapshot_of(secret_id: &str, view: &View) -> Result<Snapshot, StoreError> {
+    let rotation_enabled = view
+        .custom_metadata
+        .get(ROTATION_ENABLED_METADATA)
+        .and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "false" | "0" | "no" => Some(false),
+            "true" | "1" | "yes" => Some(true),
+            _ => None,
+        });
+    let last_rotated = view
+        .current
+        .as_ref()
+        .filter(|c| c.kv_version > 1)
+        .and_then(|c| c.created_at);
+    let staged = view.versions();
+    let values = staged
+        .iter()
+        .filter(|(slot, _)| slot.doc.is_some())
+        .map(|(slot, stages)| value_of(secret_id, slot, stages.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let versions = staged
+        .into_iter()
+        .map(|(s, stages)| VersionInfo {
+            id: s.id,
+            stages,
+            created_at: s.created_at,
+        })
+        .collect();
+    Ok(Snapshot {
+        description: SecretDescription {
+            secret_id: target(secret_id)?.secret_id(),
+            rotation_enabled,
+            last_rotated,
+            versions,
+        },
+        values: Some(values),
+    })
+}
+
+/// The check-and-set writes of the staged lifecycle, each starting from a view (read just now,
+/// or remembered: views.rs) and, on success, remembering the view it leaves.
+impl VaultStore {
+    /// Writes `token`'s empty marker to the staging slot over `view`'s staging version.
+    /// `Ok(false)`: the check-and-set did not match.
+    async fn write_begun(
+        &self,
+        secret_id: &str,
+        token: &str,
+        view: View,
+    ) -> Result<bool, StoreError> {
+        let staging = self
+            .staging_target(secret_id)
+            .map_err(|e| StoreError::precondition(secret_id, e.to_string()))?;
+        let mut marker = Map::new();
+        marker.insert(VERSION_FIELD.to_owned(), Value::String(token.to_owned()));
+        marker.insert(
+            STATE_FIELD.to_owned(),
+            Value::String(STATE_BEGUN.to_owned()),
+        );
+        let written = self
+            .write_cas_meta(
+                secret_id,
+                &staging.mount,
+                &staging.path,
+                &marker,
+                view.staging_version,
+            )
+            .await?;
+        let Some(meta) = written else {
+            self.views.forget(secret_id);
+            return Ok(false);
+        };
+        tracing::info!(
+            secret = secret_id,
+            version_id = token,
+            "began a rotation (pending marker staged)"
+        );
+        self.remember_staged(secret_id, view, Value::Object(marker), &meta);
+        Ok(true)
+    }
+
+    /// Writes `token`'s value to the staging slot over `view`'s staging version.
+    /// `Ok(false)`: the check-and-set did not match.
+    async fn write_pending_value(
+        &self,
+        secret_id: &str,
+        token: &str,
+        doc: &Map<String, Value>,
+        view: View,
+    ) -> Result<bool, StoreError> {
+        let staging = self
+            .staging_target(secret_id)
+            .map_err(|e| StoreError::precondition(secret_id, e.to_string()))?;
+        let data = with_field(doc, VERSION_FIELD, token);
+        let written = self
+            .write_cas_meta(
+                secret_id,
+                &staging.mount,
+                &staging.path,
+                &data,
+                view.staging_version,
+            )
+            .await?;
+        let Some(meta) = written else {
+            self.views.forget(secret_id);
+            return Ok(false);
+        };
+        tracing::info!(
+            secret = secret_id,
+            version_id = token,
+            kv_version = meta.version,
+            "stored the pending value"
+        );
+        self.remember_staged(secret_id, view, Value::Object(data), &meta);
+        Ok(true)
+    }
+
+    /// After a successful staging write: `view` with the staging slot as written (decoded
+    /// exactly as a read would), remembered for the next write and the engine's read cache.
+    fn remember_staged(
+        &self,
+        secret_id: &str,
+        mut view: View,
+        written: Value,
+        meta: &vaultrs::api::kv2::responses::SecretVersionMetadata,
+    ) {
+        match slot(secret_id, written, meta) {
+            Ok(s) => {
+                view.staging_version = meta.version;
+                view.staging_id = Some(s.id.clone());
+                view.pending = Some(s);
+                self.views.remember(secret_id, view, true);
+            }
+            Err(_) => self.views.forget(secret_id),
+        }
+    }
+
+    /// Writes `token`'s value as the application path's new latest version over Current's KV
+    /// version in `view` (Current is `from`), then empties the staging slot. `Ok(false)`: the
+    /// check-and-set did not match. The caller has checked `token` has a value in `view`.
+    async fn promote_from(
+        &self,
+        secret_id: &str,
+        token: &str,
+        from: &str,
+        view: &View,
+    ) -> Result<bool, StoreError> {
+        self.views.forget(secret_id);
+        let t = target(secret_id)?;
+        let (Some(current), Some(doc)) = (
+            view.current.as_ref(),
+            [&view.pending, &view.previous]
+                .into_iter()
+                .flatten()
+                .find(|s| s.id == token)
+                .and_then(|s| s.doc.as_ref()),
+        ) else {
+            return Ok(false);
+        };
+        self.check_max_versions(secret_id, self.key_max_versions(secret_id).await?)
+            .await?;
+        let data = with_field(&encode(secret_id, doc)?, VERSION_FIELD, token);
+        let Some(v) = self
+            .write_cas(secret_id, &t.mount, &t.path, &data, current.kv_version)
+            .await?
+        else {
+            return Ok(false);
+        };
+        tracing::info!(
+            secret = secret_id,
+            version_id = token,
+            previous = from,
+            kv_version = v,
+            "promoted"
+        );
+        if view.staging_id.as_deref() == Some(token) {
+            match self.clear_staging(secret_id, view.staging_version).await {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(secret = secret_id, error = %e,
+                    "promoted, but could not empty the staging slot; the next rotation overwrites it"),
+            }
+        }
+        Ok(true)
     }
 }
