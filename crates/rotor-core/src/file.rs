@@ -38,7 +38,7 @@ use std::time::Duration;
 use crate::secret_state::SecretState;
 use crate::store::StoreError;
 use disk::{
-    SecretPaths, check_dirs, load, lock_exclusive, mode_is_private, name_segments,
+    Durability, SecretPaths, check_dirs, load, lock_exclusive, mode_is_private, name_segments,
     remove_stale_temp_files, write_atomic,
 };
 use format::serialize;
@@ -149,7 +149,7 @@ impl FileStore {
         secret: &str,
         enabled: bool,
     ) -> Result<(), StoreError> {
-        self.modify(secret, move |name, state| {
+        self.modify(secret, Durability::Durable, move |name, state| {
             let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
             let changed = state.rotation_enabled != Some(enabled);
             state.rotation_enabled = Some(enabled);
@@ -200,19 +200,21 @@ impl FileStore {
     async fn modify(
         &self,
         secret: &str,
+        durability: Durability,
         change: impl FnOnce(&str, &mut Option<SecretState>) -> Result<bool, StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
         self.modify_returning(secret, move |name, state| {
-            change(name, state).map(|changed| (changed, ()))
+            change(name, state).map(|changed| (changed, (), durability))
         })
         .await
     }
 
-    /// [`modify`](Self::modify) whose change also returns a value.
+    /// [`modify`](Self::modify) whose change also returns a value, and decides the write's
+    /// durability.
     async fn modify_returning<R: Send + 'static>(
         &self,
         secret: &str,
-        change: impl FnOnce(&str, &mut Option<SecretState>) -> Result<(bool, R), StoreError>
+        change: impl FnOnce(&str, &mut Option<SecretState>) -> Result<(bool, R, Durability), StoreError>
         + Send
         + 'static,
     ) -> Result<R, StoreError> {
@@ -224,7 +226,7 @@ impl FileStore {
             let _lock = lock_exclusive(&name, &paths.lock, timeout)?;
             remove_stale_temp_files(&paths);
             let mut state = load(&name, &paths.file)?;
-            let (changed, result) = change(&name, &mut state)?;
+            let (changed, result, durability) = change(&name, &mut state)?;
             if !changed {
                 return Ok(result);
             }
@@ -232,7 +234,7 @@ impl FileStore {
                 return Ok(result);
             };
             let bytes = serialize(&name, &state)?;
-            write_atomic(&name, &paths, &bytes)?;
+            write_atomic(&name, &paths, &bytes, durability)?;
             Ok(result)
         })
         .await

@@ -209,10 +209,52 @@ pub(super) fn remove_stale_temp_files(paths: &SecretPaths) {
 }
 
 /// Temp file (0600, same directory) + write + fsync + rename + fsync of the directory.
+/// How much of a write must reach the disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// The new content survives a power failure: the file and then its directory are synced.
+    Durable,
+    /// The new file is synced before the rename, the rename is not: after a power failure the
+    /// secret's file holds this content or an earlier one, each complete. For writes whose loss
+    /// the next durable write, or an intent already durable, makes harmless (docs/file-store.md,
+    /// "Durability").
+    Ordered,
+}
+
+/// The durability a ledger write needs: durable when it records an intent the ledger did not
+/// hold (`POST /keys` follows it: a lost intent would leave a key no record names), ordered
+/// otherwise (taking, renewing or releasing the lease, dropping intents: a lost one only brings
+/// back a lease that expires or an intent whose recovery finds its key recorded). Unreadable
+/// documents are written durably.
+pub(super) fn ledger_write_durability(before: Option<&str>, after: &str) -> Durability {
+    fn intent_tokens(doc: &str) -> Option<Vec<String>> {
+        let value: serde_json::Value = serde_json::from_str(doc).ok()?;
+        let Some(intents) = value.get("intents") else {
+            return Some(Vec::new());
+        };
+        intents
+            .as_array()?
+            .iter()
+            .map(|i| i.get("token").and_then(|t| t.as_str()).map(str::to_owned))
+            .collect()
+    }
+    let before = match before {
+        Some(doc) => intent_tokens(doc),
+        None => Some(Vec::new()),
+    };
+    match (before, intent_tokens(after)) {
+        (Some(before), Some(after)) if after.iter().all(|t| before.contains(t)) => {
+            Durability::Ordered
+        }
+        _ => Durability::Durable,
+    }
+}
+
 pub(super) fn write_atomic(
     secret: &str,
     paths: &SecretPaths,
     bytes: &[u8],
+    durability: Durability,
 ) -> Result<(), StoreError> {
     let tmp = temp_path(paths);
     // A leftover of a crashed writer (the caller holds the lock: nobody else writes it).
@@ -236,6 +278,9 @@ pub(super) fn write_atomic(
         let _ = fs::remove_file(&tmp);
         return result;
     }
+    if durability == Durability::Ordered {
+        return Ok(());
+    }
     File::open(&paths.parent)
         .and_then(|dir| dir.sync_all())
         .map_err(|e| io_error(secret, "syncing directory", &paths.parent, e))
@@ -244,6 +289,31 @@ pub(super) fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ledger_write_is_durable_exactly_when_it_records_a_new_intent() {
+        let lease = r#"{"rotor_ledger":1,"lease":{"holder":"h","operation":"rotate","acquired_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:02:00Z"}}"#;
+        let with_intent = r#"{"rotor_ledger":1,"lease":{"holder":"h","operation":"rotate","acquired_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:02:00Z"},"intents":[{"token":"t1","tag":"abc","recorded_at":"2026-01-01T00:00:00Z"}]}"#;
+        let released = r#"{"rotor_ledger":1}"#;
+        for (before, after, want) in [
+            (None, lease, Durability::Ordered),
+            (None, with_intent, Durability::Durable),
+            (Some(released), with_intent, Durability::Durable),
+            (Some(lease), with_intent, Durability::Durable),
+            (Some(with_intent), with_intent, Durability::Ordered),
+            (Some(with_intent), released, Durability::Ordered),
+            (Some(with_intent), lease, Durability::Ordered),
+            (Some(lease), released, Durability::Ordered),
+            (Some("not json"), released, Durability::Durable),
+            (Some(lease), "not json", Durability::Durable),
+        ] {
+            assert_eq!(
+                ledger_write_durability(before, after),
+                want,
+                "{before:?} -> {after}"
+            );
+        }
+    }
 
     #[test]
     fn secret_names_map_to_safe_paths() {

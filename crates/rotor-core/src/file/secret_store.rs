@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use secrecy::SecretString;
 
+use super::disk::{Durability, ledger_write_durability};
 use super::{FileStore, missing_secret};
 use crate::secret_state::SecretState;
 use crate::store::{
@@ -39,21 +40,25 @@ impl SecretStore for FileStore {
     ) -> Result<(), StoreError> {
         let token = token.to_owned();
         let value = value.clone();
-        self.modify(secret_id, move |name, state| match state {
-            Some(existing) => existing
-                .check_recreate(name, &token, &value)
-                .map(|()| false),
-            None => {
-                *state = Some(SecretState::create(name, &token, &value, Utc::now())?);
-                Ok(true)
-            }
-        })
+        self.modify(
+            secret_id,
+            Durability::Durable,
+            move |name, state| match state {
+                Some(existing) => existing
+                    .check_recreate(name, &token, &value)
+                    .map(|()| false),
+                None => {
+                    *state = Some(SecretState::create(name, &token, &value, Utc::now())?);
+                    Ok(true)
+                }
+            },
+        )
         .await
     }
 
     async fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
         let token = token.to_owned();
-        self.modify(secret_id, move |name, state| {
+        self.modify(secret_id, Durability::Ordered, move |name, state| {
             let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
             state.begin_rotation(name, &token, Utc::now())
         })
@@ -68,7 +73,7 @@ impl SecretStore for FileStore {
     ) -> Result<(), StoreError> {
         let token = token.to_owned();
         let value = value.clone();
-        self.modify(secret_id, move |name, state| {
+        self.modify(secret_id, Durability::Ordered, move |name, state| {
             let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
             state.put_pending(name, &token, &value, Utc::now())
         })
@@ -78,7 +83,7 @@ impl SecretStore for FileStore {
     async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
         let token = token.to_owned();
         let from = from.to_owned();
-        self.modify(secret_id, move |name, state| {
+        self.modify(secret_id, Durability::Durable, move |name, state| {
             let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
             state.promote(name, &token, &from, Utc::now())
         })
@@ -87,7 +92,7 @@ impl SecretStore for FileStore {
 
     async fn clear_pending(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
         let token = token.to_owned();
-        self.modify(secret_id, move |name, state| {
+        self.modify(secret_id, Durability::Durable, move |name, state| {
             let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
             state.clear_pending(name, &token)
         })
@@ -108,8 +113,11 @@ impl SecretStore for FileStore {
         let document = document.to_owned();
         self.modify_returning(secret_id, move |name, state| {
             let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+            let before = state.read_ledger();
+            let durability =
+                ledger_write_durability(before.as_ref().map(|e| e.document.as_str()), &document);
             let revision = state.write_ledger(name, expected.as_deref(), &document)?;
-            Ok((true, revision))
+            Ok((true, revision, durability))
         })
         .await
     }
