@@ -51,14 +51,15 @@ export -f free_port wait_http log
 log "$(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores, $(uname -m)"
 
 # bench_build: release builds of the rotor CLI and the emulator (ROTOR_BENCH_PROFILE picks another
-# cargo profile, e.g. `profiling` for benches/profile). Sets ROTOR_BIN and EMULATOR_BIN.
+# cargo profile, e.g. `profiling` for benches/profile). Sets ROTOR_BIN and EMULATOR_BIN;
+# ROTOR_BENCH_ROTOR_BIN=PATH measures another rotor binary (an older build, side by side).
 bench_build() {
   local profile=${ROTOR_BENCH_PROFILE:-release} dir
   log "cargo build --profile $profile -p rotor-cli -p rotor-emulator"
   cargo build --profile "$profile" -p rotor-cli -p rotor-emulator --bins >&2
   dir="$TARGET_DIR/$profile"
   # shellcheck disable=SC2034 # used by the commands that source this file
-  ROTOR_BIN="$dir/rotor"
+  ROTOR_BIN="${ROTOR_BENCH_ROTOR_BIN:-$dir/rotor}"
   EMULATOR_BIN="$dir/rotor-emulator"
 }
 

@@ -36,10 +36,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::secret_state::SecretState;
-use crate::store::StoreError;
+use crate::store::{Snapshot, StoreError};
 use disk::{
     Durability, SecretPaths, check_dirs, load, lock_exclusive, mode_is_private, name_segments,
-    remove_stale_temp_files, write_atomic,
+    write_atomic,
 };
 use format::serialize;
 
@@ -64,6 +64,10 @@ pub enum FileStoreOpenError {
 #[derive(Debug, Clone)]
 pub struct FileStore {
     inner: Arc<Config>,
+    /// The state each secret was left in by this store's own last `begin_rotation` or
+    /// `put_pending` (written under the secret's lock, so exactly what the file holds after
+    /// it), for [`SecretStore::snapshot_after_write`](crate::store::SecretStore::snapshot_after_write).
+    after_write: Arc<std::sync::Mutex<std::collections::HashMap<String, Snapshot>>>,
 }
 
 #[derive(Debug)]
@@ -113,6 +117,7 @@ impl FileStore {
                 root,
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
             }),
+            after_write: Default::default(),
         })
     }
 
@@ -124,6 +129,7 @@ impl FileStore {
                 root: self.inner.root.clone(),
                 lock_timeout: timeout,
             }),
+            after_write: self.after_write,
         }
     }
 
@@ -224,7 +230,6 @@ impl FileStore {
         blocking(secret, move || {
             check_dirs(&name, &paths.dirs, true)?;
             let _lock = lock_exclusive(&name, &paths.lock, timeout)?;
-            remove_stale_temp_files(&paths);
             let mut state = load(&name, &paths.file)?;
             let (changed, result, durability) = change(&name, &mut state)?;
             if !changed {
@@ -268,6 +273,7 @@ mod tests {
                 root: "/s".into(),
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
             }),
+            after_write: Default::default(),
         };
         let a = store.paths("a").unwrap();
         let a_lock = store.paths("a.lock").unwrap();

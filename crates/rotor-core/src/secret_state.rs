@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::store::{
-    LedgerEntry, SecretDescription, SecretValue, Stage, StoreError, VersionInfo, VersionSelector,
+    LedgerEntry, SecretDescription, SecretValue, Snapshot, Stage, StoreError, VersionInfo,
+    VersionSelector,
 };
 
 /// How many versions without any stage label a store keeps (newest first) before forgetting the
@@ -173,6 +174,26 @@ impl SecretState {
                     created_at: Some(v.created_at),
                 })
                 .collect(),
+        }
+    }
+
+    /// [`describe`](Self::describe) and every version's value (the whole state is at hand).
+    pub(crate) fn snapshot(&self, secret_id: &str) -> Snapshot {
+        let values = self
+            .versions
+            .iter()
+            .filter_map(|(id, v)| {
+                v.value.as_ref().map(|value| SecretValue {
+                    version_id: id.clone(),
+                    stages: self.stages_of(id),
+                    value: value.clone(),
+                    created_at: Some(v.created_at),
+                })
+            })
+            .collect();
+        Snapshot {
+            description: self.describe(secret_id),
+            values: Some(values),
         }
     }
 

@@ -405,8 +405,10 @@ async fn file_store_writes_leave_no_temporary_files() {
     let stale = dir.join(".app.json.tmp");
     fs::write(&stale, b"{\"partial").unwrap();
     chmod(&stale, 0o600);
-    store.clear_pending("app", &new_token()).await.unwrap();
+    let t = new_token();
+    store.begin_rotation("app", &t).await.unwrap();
     assert!(!stale.exists(), "stale temporary file was not cleaned up");
+    store.clear_pending("app", &t).await.unwrap();
     // ...and never confuses readers.
     store.describe("app").await.unwrap();
 }
@@ -730,4 +732,55 @@ async fn file_store_processes_never_lose_an_update() {
         .await
         .unwrap();
     assert!(desc.with_stage(Stage::Previous).is_some());
+}
+
+/// What the file store hands the engine's read cache after its own write
+/// (`snapshot_after_write`, once) is exactly what a fresh read returns, values included.
+#[tokio::test]
+async fn file_store_view_after_its_write_equals_a_fresh_read() {
+    let (_tmp, dir) = store_dir();
+    let store = FileStore::open(&dir).unwrap();
+    let first = new_token();
+    store
+        .create_secret("app", &first, &sample_document("app"))
+        .await
+        .unwrap();
+    let values = |s: &rotor_core::Snapshot| {
+        let mut v: Vec<(String, Vec<Stage>, String)> = s
+            .values
+            .as_ref()
+            .expect("one read holds every value")
+            .iter()
+            .map(|v| {
+                (
+                    v.version_id.clone(),
+                    v.stages.clone(),
+                    v.value.expose_secret().to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let t = new_token();
+    store.begin_rotation("app", &t).await.unwrap();
+    let after = store.snapshot_after_write("app").expect("after begin");
+    assert!(
+        store.snapshot_after_write("app").is_none(),
+        "handed out once"
+    );
+    let fresh = store.snapshot("app").await.unwrap();
+    assert_eq!(after.description, fresh.description);
+    assert_eq!(values(&after), values(&fresh));
+    store
+        .put_pending("app", &t, &sample_document("app"))
+        .await
+        .unwrap();
+    let after = store
+        .snapshot_after_write("app")
+        .expect("after put_pending");
+    let fresh = store.snapshot("app").await.unwrap();
+    assert_eq!(after.description, fresh.description);
+    assert_eq!(values(&after), values(&fresh));
+    assert_eq!(values(&fresh).len(), 2, "current and pending values");
 }

@@ -195,17 +195,11 @@ pub(super) fn load(secret: &str, path: &Path) -> Result<Option<SecretState>, Sto
 }
 
 /// The one temporary file of a secret (`.NAME.tmp`, same directory). Only the holder of the
-/// secret's exclusive lock writes it, so one name suffices: a crashed writer's leftover is simply
-/// removed by the next writer, without listing the directory (which would cost every write time
-/// in proportion to the number of secrets beside it).
+/// secret's exclusive lock writes it, so one name suffices: a crashed writer's leftover is
+/// removed by the next writer when it finds it there, without listing the directory (which would
+/// cost every write time in proportion to the number of secrets beside it).
 fn temp_path(paths: &SecretPaths) -> std::path::PathBuf {
     paths.parent.join(format!(".{}.tmp", paths.file_name))
-}
-
-/// The temporary file of this secret left by a crashed writer (we hold the lock, so no live
-/// writer owns it). Best effort.
-pub(super) fn remove_stale_temp_files(paths: &SecretPaths) {
-    let _ = fs::remove_file(temp_path(paths));
 }
 
 /// Temp file (0600, same directory) + write + fsync + rename + fsync of the directory.
@@ -257,15 +251,24 @@ pub(super) fn write_atomic(
     durability: Durability,
 ) -> Result<(), StoreError> {
     let tmp = temp_path(paths);
-    // A leftover of a crashed writer (the caller holds the lock: nobody else writes it).
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut file = OpenOptions::new()
+    let create = || {
+        OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(|e| io_error(secret, "creating temporary file", &tmp, e))?;
+    };
+    let result = (|| {
+        let mut file = match create() {
+            // A leftover of a crashed writer (the caller holds the lock: nobody else writes
+            // it): removed, and created afresh with this process's mode.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let _ = fs::remove_file(&tmp);
+                create()
+            }
+            other => other,
+        }
+        .map_err(|e| io_error(secret, "creating temporary file", &tmp, e))?;
         file.write_all(bytes)
             .map_err(|e| io_error(secret, "writing", &tmp, e))?;
         file.sync_all()

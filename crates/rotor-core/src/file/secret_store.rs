@@ -9,7 +9,7 @@ use super::disk::{Durability, ledger_write_durability};
 use super::{FileStore, missing_secret};
 use crate::secret_state::SecretState;
 use crate::store::{
-    LedgerEntry, SecretDescription, SecretStore, SecretValue, StoreError, VersionSelector,
+    LedgerEntry, SecretDescription, SecretStore, SecretValue, Snapshot, StoreError, VersionSelector,
 };
 
 #[async_trait]
@@ -20,6 +20,18 @@ impl SecretStore for FileStore {
 
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
         Ok(self.read_existing(secret_id).await?.describe(secret_id))
+    }
+
+    /// One read of the file holds every version's value: they all come back.
+    async fn snapshot(&self, secret_id: &str) -> Result<Snapshot, StoreError> {
+        Ok(self.read_existing(secret_id).await?.snapshot(secret_id))
+    }
+
+    fn snapshot_after_write(&self, secret_id: &str) -> Option<Snapshot> {
+        self.after_write
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(secret_id))
     }
 
     async fn get_value(
@@ -58,11 +70,15 @@ impl SecretStore for FileStore {
 
     async fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
         let token = token.to_owned();
-        self.modify(secret_id, Durability::Ordered, move |name, state| {
-            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
-            state.begin_rotation(name, &token, Utc::now())
-        })
-        .await
+        let after = self
+            .modify_returning(secret_id, move |name, state| {
+                let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+                let changed = state.begin_rotation(name, &token, Utc::now())?;
+                Ok((changed, state.snapshot(name), Durability::Ordered))
+            })
+            .await?;
+        self.remember_after_write(secret_id, after);
+        Ok(())
     }
 
     async fn put_pending(
@@ -73,11 +89,15 @@ impl SecretStore for FileStore {
     ) -> Result<(), StoreError> {
         let token = token.to_owned();
         let value = value.clone();
-        self.modify(secret_id, Durability::Ordered, move |name, state| {
-            let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
-            state.put_pending(name, &token, &value, Utc::now())
-        })
-        .await
+        let after = self
+            .modify_returning(secret_id, move |name, state| {
+                let state = state.as_mut().ok_or_else(|| missing_secret(name))?;
+                let changed = state.put_pending(name, &token, &value, Utc::now())?;
+                Ok((changed, state.snapshot(name), Durability::Ordered))
+            })
+            .await?;
+        self.remember_after_write(secret_id, after);
+        Ok(())
     }
 
     async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
@@ -120,5 +140,13 @@ impl SecretStore for FileStore {
             Ok((true, revision, durability))
         })
         .await
+    }
+}
+
+impl FileStore {
+    fn remember_after_write(&self, secret_id: &str, after: Snapshot) {
+        if let Ok(mut m) = self.after_write.lock() {
+            m.insert(secret_id.to_owned(), after);
+        }
     }
 }
