@@ -120,6 +120,12 @@ async fn bench_bootstrap() {
         }
     }
     let rss = f.peak_rss_kib().expect("peak RSS from /proc");
+    let split = f.rss_split().expect("RSS split from /proc");
+    let cpu = f.cpu_ms().expect("CPU time from /proc");
+    // ROTOR_BENCH_SMAPS=PATH: the process's /proc/PID/smaps after the rotations, for analysis.
+    if let Ok(path) = std::env::var("ROTOR_BENCH_SMAPS") {
+        std::fs::write(&path, f.smaps().expect("smaps from /proc")).expect("write smaps");
+    }
     println!(
         "BENCH cold start (spawn -> first GET /next): {}",
         stats(cold)
@@ -135,6 +141,8 @@ async fn bench_bootstrap() {
         "BENCH peak RSS after {rotations} rotations: {:.1} MiB",
         rss as f64 / 1024.0
     );
+    println!("BENCH resident after {rotations} rotations: {split}");
+    println!("BENCH bootstrap CPU (user + system) for {rotations} rotations: {cpu:.0} ms");
 }
 
 async fn spawn(binary: &str, base_url: &str, mgmt: &str) -> Bootstrap {

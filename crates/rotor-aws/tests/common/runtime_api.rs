@@ -234,4 +234,40 @@ impl Bootstrap {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
     }
+
+    /// Where the resident memory is right now: `Threads`, `RssAnon`, `RssFile` from
+    /// /proc/PID/status, e.g. `threads 2, RssAnon 6.1 MiB, RssFile 5.9 MiB`.
+    pub fn rss_split(&self) -> Option<String> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Some(format!(
+            "threads {}, RssAnon {:.1} MiB, RssFile {:.1} MiB",
+            field("Threads:")?,
+            field("RssAnon:")? as f64 / 1024.0,
+            field("RssFile:")? as f64 / 1024.0
+        ))
+    }
+
+    /// User + system CPU time of the process so far (/proc/PID/stat), in milliseconds.
+    pub fn cpu_ms(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()?)).ok()?;
+        // The fields after the command name (which may hold spaces) in parentheses.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // USER_HZ is 100 on Linux.
+        Some(ticks as f64 * 10.0)
+    }
+
+    /// /proc/PID/smaps of the process (every mapping with its Rss), for a closer look.
+    pub fn smaps(&self) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/{}/smaps", self.child.id()?)).ok()
+    }
 }
