@@ -2,6 +2,9 @@
 //! LocalStack (Secrets Manager) and the OpenRouter emulator, playing Secrets Manager's part:
 //! `RotateSecret` creates the empty AWSPENDING version, then the test invokes the four steps with
 //! that token and reads the secret with the AWS SDK the way an application does.
+//!
+//! The binary is this build's `bootstrap`, or the one `ROTOR_TEST_BOOTSTRAP` names (e.g. the one
+//! from the Lambda zip, built with `cargo lambda build --profile lambda`).
 
 mod common;
 
@@ -67,8 +70,10 @@ impl World {
     }
 
     async fn bootstrap(&self) -> Bootstrap {
+        let binary = std::env::var("ROTOR_TEST_BOOTSTRAP")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bootstrap").to_owned());
         Bootstrap::spawn(
-            env!("CARGO_BIN_EXE_bootstrap"),
+            &binary,
             &[
                 ("AWS_ENDPOINT_URL", aws::endpoint()),
                 ("OPENROUTER_BASE_URL", self.emulator.base_url()),
