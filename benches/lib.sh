@@ -124,8 +124,9 @@ verdict() {
 }
 
 # bench_lambda_zip: the rotation Lambda's zip as it ships — `cargo lambda build --profile lambda
-# --output-format zip` (the workspace's size-optimised `lambda` profile; cargo-lambda from PyPI in
-# a cached venv; host architecture, --compiler cargo unless zig is installed). Sets LAMBDA_ZIP and
+# --no-default-features --output-format zip` (the workspace's size-optimised `lambda` profile,
+# rotor-aws without the CLI's SSO/credential_process feature; cargo-lambda from PyPI in a cached
+# venv; host architecture, --compiler cargo unless zig is installed). Sets LAMBDA_ZIP and
 # BOOTSTRAP_BIN (the binary unpacked from it).
 bench_lambda_zip() {
   local cl="$ROTOR_TOOLS/cargo-lambda-venv" compiler=()
@@ -134,8 +135,8 @@ bench_lambda_zip() {
     python3 -m venv "$cl" && "$cl/bin/pip" install --quiet --disable-pip-version-check cargo-lambda==1.9.2
   fi
   command -v zig >/dev/null 2>&1 || compiler=(--compiler cargo)
-  log "cargo lambda build --profile lambda --output-format zip ${compiler[*]} -p rotor-aws --bin bootstrap"
-  PATH="$cl/bin:$PATH" cargo lambda build --profile lambda --output-format zip "${compiler[@]}" -p rotor-aws --bin bootstrap >&2
+  log "cargo lambda build --profile lambda --no-default-features --output-format zip ${compiler[*]} -p rotor-aws --bin bootstrap"
+  PATH="$cl/bin:$PATH" cargo lambda build --profile lambda --no-default-features --output-format zip "${compiler[@]}" -p rotor-aws --bin bootstrap >&2
   LAMBDA_ZIP="$TARGET_DIR/lambda/bootstrap/bootstrap.zip"
   python3 -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extract('bootstrap', sys.argv[2])" "$LAMBDA_ZIP" "$ROTOR_RUN_DIR"
   BOOTSTRAP_BIN="$ROTOR_RUN_DIR/bootstrap"

@@ -105,9 +105,9 @@ say "zig: $(if [ "$HAVE_ZIG" = 1 ]; then zig version; else echo none, building w
 # lambda_zip ARCH FLAG: build bootstrap.zip for ARCH and copy it into $OUT.
 lambda_zip() {
   local arch=$1 flag=$2 zip="$TARGET_DIR/lambda/bootstrap/bootstrap.zip" work glibc
-  say "cargo lambda build --profile lambda --output-format zip $flag ${COMPILER[*]} -p rotor-aws --bin bootstrap"
+  say "cargo lambda build --profile lambda --no-default-features --output-format zip $flag ${COMPILER[*]} -p rotor-aws --bin bootstrap"
   rm -f "$zip"
-  cargo lambda build --profile lambda --output-format zip "$flag" "${COMPILER[@]}" -p rotor-aws --bin bootstrap
+  cargo lambda build --profile lambda --no-default-features --output-format zip "$flag" "${COMPILER[@]}" -p rotor-aws --bin bootstrap
   [ -f "$zip" ] || die "cargo lambda did not produce $zip"
   work="$STAGE/lambda-$arch"
   mkdir -p "$work"

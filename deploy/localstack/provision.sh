@@ -48,7 +48,7 @@ export PATH="$TOOLS/cargo-lambda-venv/bin:$PATH"
 
 say "1/5 building bootstrap.zip"
 if command -v zig >/dev/null 2>&1; then COMPILER=(); else COMPILER=(--compiler cargo); fi
-cargo lambda build --profile lambda --output-format zip "${COMPILER[@]}" -p rotor-aws --bin bootstrap
+cargo lambda build --profile lambda --no-default-features --output-format zip "${COMPILER[@]}" -p rotor-aws --bin bootstrap
 ZIP="$ROOT/target/lambda/bootstrap/bootstrap.zip"
 case "$(uname -m)" in aarch64 | arm64) ARCH=arm64 ;; *) ARCH=x86_64 ;; esac
 

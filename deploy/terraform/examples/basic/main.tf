@@ -1,7 +1,8 @@
 # A minimal deployment: the management key in one secret, the application's key in another
 # (created first with `rotor init aws://openrouter/prod-app`), rotated every 30 days. The zip is a
 # release asset (rotor-lambda-<version>-arm64.zip, checked with `sha256sum -c SHA256SUMS`) or built
-# from source (scripts/release.sh, or cargo lambda build --profile lambda --arm64 --output-format zip -p rotor-aws).
+# from source (scripts/release.sh, or cargo lambda build --profile lambda --no-default-features
+# --arm64 --output-format zip -p rotor-aws --bin bootstrap).
 
 terraform {
   required_version = ">= 1.5"

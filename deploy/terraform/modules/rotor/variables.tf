@@ -5,7 +5,7 @@ variable "name" {
 }
 
 variable "lambda_zip" {
-  description = "Path of bootstrap.zip (a release's rotor-lambda-<version>-<arch>.zip, or cargo lambda build --profile lambda --arm64 --output-format zip -p rotor-aws --bin bootstrap). Exactly one of lambda_zip and s3_bucket/s3_key."
+  description = "Path of bootstrap.zip (a release's rotor-lambda-<version>-<arch>.zip, or cargo lambda build --profile lambda --no-default-features --arm64 --output-format zip -p rotor-aws --bin bootstrap). Exactly one of lambda_zip and s3_bucket/s3_key."
   type        = string
   default     = null
 }
