@@ -68,7 +68,14 @@ pub struct FileStore {
     /// `put_pending` (written under the secret's lock, so exactly what the file holds after
     /// it), for [`SecretStore::snapshot_after_write`](crate::store::SecretStore::snapshot_after_write).
     after_write: Arc<std::sync::Mutex<std::collections::HashMap<String, Snapshot>>>,
+    /// Bounds this process's concurrent writes ([`MAX_CONCURRENT_WRITES`]).
+    writers: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many writes one `FileStore` runs at once. A fleet rotates dozens of secrets
+/// concurrently; beyond a few writers per core, concurrent renames in one directory only
+/// contend for the directory's lock in the kernel (measured in BENCHMARKS.md, "Profile").
+pub const MAX_CONCURRENT_WRITES: usize = 8;
 
 #[derive(Debug)]
 struct Config {
@@ -118,6 +125,7 @@ impl FileStore {
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
             }),
             after_write: Default::default(),
+            writers: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_WRITES)),
         })
     }
 
@@ -130,6 +138,7 @@ impl FileStore {
                 lock_timeout: timeout,
             }),
             after_write: self.after_write,
+            writers: self.writers,
         }
     }
 
@@ -227,6 +236,8 @@ impl FileStore {
         let paths = self.paths(secret)?;
         let name = secret.to_owned();
         let timeout = self.inner.lock_timeout;
+        // Never closed: acquiring only fails on a closed semaphore.
+        let _permit = self.writers.acquire().await.ok();
         blocking(secret, move || {
             check_dirs(&name, &paths.dirs, true)?;
             let _lock = lock_exclusive(&name, &paths.lock, timeout)?;
@@ -274,6 +285,7 @@ mod tests {
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
             }),
             after_write: Default::default(),
+            writers: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         let a = store.paths("a").unwrap();
         let a_lock = store.paths("a.lock").unwrap();
