@@ -364,8 +364,13 @@ impl Engine {
         tag: &str,
         workspace_id: Option<&str>,
     ) -> Result<(), EngineError> {
-        if own.recorded_intent(token) {
-            // Recorded with the lease (take_lease_with_intent): renew only if due.
+        let same = |i: &Intent| {
+            i.token == token && i.tag == tag && i.workspace_id.as_deref() == workspace_id
+        };
+        if own.recorded_intent(token) && own.doc.intents.iter().any(same) {
+            // Recorded with the lease (take_lease_with_intent) exactly as it is needed now:
+            // renew only if due. (Planned from reads before the lease; if they no longer hold,
+            // e.g. the current key's workspace changed, the intent is written again below.)
             return self.fence(store, scope, own).await;
         }
         let now = self.clock.now();
