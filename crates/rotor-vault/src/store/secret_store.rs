@@ -484,35 +484,21 @@ impl VaultStore {
         token: &str,
         view: View,
     ) -> Result<bool, StoreError> {
-        let staging = self
-            .staging_target(secret_id)
-            .map_err(|e| StoreError::precondition(secret_id, e.to_string()))?;
         let mut marker = Map::new();
         marker.insert(VERSION_FIELD.to_owned(), Value::String(token.to_owned()));
         marker.insert(
             STATE_FIELD.to_owned(),
             Value::String(STATE_BEGUN.to_owned()),
         );
-        let written = self
-            .write_cas_meta(
-                secret_id,
-                &staging.mount,
-                &staging.path,
-                &marker,
-                view.staging_version,
-            )
-            .await?;
-        let Some(meta) = written else {
-            self.views.forget(secret_id);
-            return Ok(false);
-        };
-        tracing::info!(
-            secret = secret_id,
-            version_id = token,
-            "began a rotation (pending marker staged)"
-        );
-        self.remember_staged(secret_id, view, Value::Object(marker), &meta);
-        Ok(true)
+        let written = self.write_staging(secret_id, marker, view).await?;
+        if written.is_some() {
+            tracing::info!(
+                secret = secret_id,
+                version_id = token,
+                "began a rotation (pending marker staged)"
+            );
+        }
+        Ok(written.is_some())
     }
 
     /// Writes `token`'s value to the staging slot over `view`'s staging version.
@@ -524,10 +510,31 @@ impl VaultStore {
         doc: &Map<String, Value>,
         view: View,
     ) -> Result<bool, StoreError> {
+        let data = with_field(doc, VERSION_FIELD, token);
+        let written = self.write_staging(secret_id, data, view).await?;
+        if let Some(kv_version) = written {
+            tracing::info!(
+                secret = secret_id,
+                version_id = token,
+                kv_version,
+                "stored the pending value"
+            );
+        }
+        Ok(written.is_some())
+    }
+
+    /// Check-and-set write of `data` to the staging slot over `view`'s staging version; on
+    /// success remembers the view it leaves (`remember_staged`) and returns the KV version.
+    /// `Ok(None)`: the check-and-set did not match.
+    async fn write_staging(
+        &self,
+        secret_id: &str,
+        data: Map<String, Value>,
+        view: View,
+    ) -> Result<Option<u64>, StoreError> {
         let staging = self
             .staging_target(secret_id)
             .map_err(|e| StoreError::precondition(secret_id, e.to_string()))?;
-        let data = with_field(doc, VERSION_FIELD, token);
         let written = self
             .write_cas_meta(
                 secret_id,
@@ -537,18 +544,10 @@ impl VaultStore {
                 view.staging_version,
             )
             .await?;
-        let Some(meta) = written else {
-            self.views.forget(secret_id);
-            return Ok(false);
-        };
-        tracing::info!(
-            secret = secret_id,
-            version_id = token,
-            kv_version = meta.version,
-            "stored the pending value"
-        );
-        self.remember_staged(secret_id, view, Value::Object(data), &meta);
-        Ok(true)
+        Ok(written.map(|meta| {
+            self.remember_staged(secret_id, view, Value::Object(data), &meta);
+            meta.version
+        }))
     }
 
     /// After a successful staging write: `view` with the staging slot as written (decoded
