@@ -354,16 +354,23 @@ mod tests {
     use crate::memory::MemoryStore;
     use crate::store::Stage;
 
-    /// Counts the reads that reach the store.
+    /// Counts the reads that reach the store. With `knows_its_writes`, hands over the state
+    /// `begin_rotation` left (as Vault and the file store do).
+    #[derive(Default)]
     struct Counting {
         inner: MemoryStore,
         reads: AtomicUsize,
+        knows_its_writes: bool,
+        after: Mutex<Option<Snapshot>>,
     }
 
     #[async_trait]
     impl SecretStore for Counting {
         fn backend(&self) -> &'static str {
             "counting"
+        }
+        fn snapshot_after_write(&self, _s: &str) -> Option<Snapshot> {
+            self.after.lock().unwrap().take()
         }
         async fn describe(&self, s: &str) -> Result<SecretDescription, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
@@ -386,7 +393,15 @@ mod tests {
             self.inner.create_secret(s, t, v).await
         }
         async fn begin_rotation(&self, s: &str, t: &str) -> Result<(), StoreError> {
-            self.inner.begin_rotation(s, t).await
+            self.inner.begin_rotation(s, t).await?;
+            if self.knows_its_writes {
+                let description = self.inner.describe(s).await?;
+                *self.after.lock().unwrap() = Some(Snapshot {
+                    description,
+                    values: None,
+                });
+            }
+            Ok(())
         }
         async fn put_pending(&self, s: &str, t: &str, v: &SecretString) -> Result<(), StoreError> {
             self.inner.put_pending(s, t, v).await
@@ -415,82 +430,15 @@ mod tests {
         SecretString::from(text.to_owned())
     }
 
-    /// A backend that knows what its own staging writes leave (as Vault does): hands over a
-    /// snapshot read right after the write.
-    struct KnowsItsWrites {
-        counting: Counting,
-        after: Mutex<Option<Snapshot>>,
-    }
-
-    #[async_trait]
-    impl SecretStore for KnowsItsWrites {
-        fn backend(&self) -> &'static str {
-            "knows-its-writes"
-        }
-        fn snapshot_after_write(&self, _s: &str) -> Option<Snapshot> {
-            self.after.lock().unwrap().take()
-        }
-        async fn describe(&self, s: &str) -> Result<SecretDescription, StoreError> {
-            self.counting.describe(s).await
-        }
-        async fn get_value(
-            &self,
-            s: &str,
-            sel: &VersionSelector,
-        ) -> Result<SecretValue, StoreError> {
-            self.counting.get_value(s, sel).await
-        }
-        async fn create_secret(
-            &self,
-            s: &str,
-            t: &str,
-            v: &SecretString,
-        ) -> Result<(), StoreError> {
-            self.counting.create_secret(s, t, v).await
-        }
-        async fn begin_rotation(&self, s: &str, t: &str) -> Result<(), StoreError> {
-            self.counting.inner.begin_rotation(s, t).await?;
-            let description = self.counting.inner.describe(s).await?;
-            *self.after.lock().unwrap() = Some(Snapshot {
-                description,
-                values: None,
-            });
-            Ok(())
-        }
-        async fn put_pending(&self, s: &str, t: &str, v: &SecretString) -> Result<(), StoreError> {
-            self.counting.put_pending(s, t, v).await
-        }
-        async fn promote(&self, s: &str, t: &str, f: &str) -> Result<(), StoreError> {
-            self.counting.promote(s, t, f).await
-        }
-        async fn clear_pending(&self, s: &str, t: &str) -> Result<(), StoreError> {
-            self.counting.clear_pending(s, t).await
-        }
-        async fn read_ledger(&self, s: &str) -> Result<Option<LedgerEntry>, StoreError> {
-            self.counting.read_ledger(s).await
-        }
-        async fn write_ledger(
-            &self,
-            s: &str,
-            e: Option<&str>,
-            d: &str,
-        ) -> Result<String, StoreError> {
-            self.counting.write_ledger(s, e, d).await
-        }
-    }
-
     #[tokio::test]
     async fn a_write_whose_effect_the_backend_knows_is_not_read_back() {
-        let store = KnowsItsWrites {
-            counting: Counting {
-                inner: MemoryStore::new(),
-                reads: AtomicUsize::new(0),
-            },
-            after: Mutex::new(None),
+        let store = Counting {
+            knows_its_writes: true,
+            ..Counting::default()
         };
         store.create_secret("s", "v1", &value("{}")).await.unwrap();
         let cache = ReadCache::new(&store);
-        let reads = || store.counting.reads.load(Ordering::SeqCst);
+        let reads = || store.reads.load(Ordering::SeqCst);
         cache.describe("s").await.unwrap();
         assert_eq!(reads(), 1);
         cache.begin_rotation("s", "v2").await.unwrap();
@@ -508,10 +456,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_are_answered_once_until_a_write_and_the_ledger_is_never_cached() {
-        let store = Counting {
-            inner: MemoryStore::new(),
-            reads: AtomicUsize::new(0),
-        };
+        let store = Counting::default();
         store.create_secret("s", "v1", &value("{}")).await.unwrap();
         let cache = ReadCache::new(&store);
         let reads = || store.reads.load(Ordering::SeqCst);
@@ -664,10 +609,7 @@ mod tests {
                 self.0.write_ledger(s, e, d).await
             }
         }
-        let store = Whole(Counting {
-            inner: MemoryStore::new(),
-            reads: AtomicUsize::new(0),
-        });
+        let store = Whole(Counting::default());
         store.create_secret("s", "v1", &value("{}")).await.unwrap();
         store.begin_rotation("s", "v2").await.unwrap();
         let cache = ReadCache::new(&store);
