@@ -330,6 +330,7 @@ async fn a_rotation_records_its_intent_in_the_lease_write_and_writes_the_ledger_
     assert_eq!(docs[0].intents.len(), 1, "{:?}", docs[0]);
     assert!(docs[1].lease.is_none() && docs[1].intents.is_empty());
     assert_no_orphan(&env, &store, "after the rotations").await;
+    assert_readable_keys_work(&env, &store, "after the rotations").await;
 }
 
 /// Issue finding: createSecret retired the key AWSPREVIOUS held when reading Previous failed.

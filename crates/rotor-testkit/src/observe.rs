@@ -152,3 +152,21 @@ pub fn assert_no_key_material(text: &str, keys: &[ApiKey], what: &str) {
         );
     }
 }
+
+/// Asserts two snapshots of a secret are the same: the description, and every value (compared
+/// by version, stages and a hash of the value, so a failure prints no key material).
+pub fn assert_same_snapshot(a: &rotor_core::Snapshot, b: &rotor_core::Snapshot, what: &str) {
+    assert_eq!(a.description, b.description, "{what}: descriptions differ");
+    let values = |s: &rotor_core::Snapshot| {
+        let mut v: Vec<(String, Vec<Stage>, String)> = s
+            .values
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: the snapshot holds no values"))
+            .iter()
+            .map(|v| (v.version_id.clone(), v.stages.clone(), value_hash(&v.value)))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(values(a), values(b), "{what}: values differ (sha256 shown)");
+}
