@@ -202,7 +202,6 @@ fn temp_path(paths: &SecretPaths) -> std::path::PathBuf {
     paths.parent.join(format!(".{}.tmp", paths.file_name))
 }
 
-/// Temp file (0600, same directory) + write + fsync + rename + fsync of the directory.
 /// How much of a write must reach the disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Durability {
@@ -244,6 +243,8 @@ pub(super) fn ledger_write_durability(before: Option<&str>, after: &str) -> Dura
     }
 }
 
+/// Temp file (0600, same directory) + write + fsync + rename, then an fsync of the directory
+/// for a [`Durability::Durable`] write.
 pub(super) fn write_atomic(
     secret: &str,
     paths: &SecretPaths,
