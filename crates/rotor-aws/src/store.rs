@@ -7,7 +7,7 @@
 //! | `create_secret`   | `CreateSecret(Name, ClientRequestToken=token, SecretString)`                    |
 //! | `begin_rotation`  | `DescribeSecret` only (see below)                                               |
 //! | `put_pending`     | `GetSecretValue(VersionId)` check, then `PutSecretValue(ClientRequestToken, VersionStages=[AWSPENDING], RotationToken?)` |
-//! | `promote`         | `DescribeSecret` check, then `UpdateSecretVersionStage(AWSCURRENT, MoveToVersionId, RemoveFromVersionId)` |
+//! | `promote`         | `DescribeSecret` check (unless this store just described the secret, see below), then `UpdateSecretVersionStage(AWSCURRENT, MoveToVersionId, RemoveFromVersionId)` |
 //! | `clear_pending`   | `UpdateSecretVersionStage(AWSPENDING, RemoveFromVersionId=token)`               |
 //! | `read_ledger`     | `GetSecretValue(VersionStage=ROTORLEDGER)` (+ `DescribeSecret` when there is none) |
 //! | `write_ledger`    | `PutSecretValue(VersionStages=[ROTORLEDGERNEXT])`, then `UpdateSecretVersionStage(ROTORLEDGER, MoveToVersionId, RemoveFromVersionId=expected)` (the check-and-set) |
@@ -28,7 +28,10 @@
 //! `UpdateSecretVersionStage` whose `RemoveFromVersionId` does not carry the label; the store also
 //! checks it first (DescribeSecret) so a stale `from` is a `Conflict` on every emulator. The
 //! remaining window between that check and the update is closed by the service's own check on
-//! real AWS and LocalStack (the conformance race test shows it). After the move the store removes
+//! real AWS and LocalStack (the conformance race test shows it). Because the move is itself
+//! that check, a description this store read in the last seconds (the step's own describe) may
+//! start it instead of a new `DescribeSecret`, and a version whose value this store has read
+//! needs no second read (`store/views.rs`); a refused move decides again from a fresh describe. After the move the store removes
 //! AWSPENDING from the promoted version itself, unless it runs inside a rotation Lambda
 //! ([`SecretsManagerStore::for_rotation_event`]), where the service clears it asynchronously.
 //!
@@ -45,6 +48,7 @@
 
 mod ledger;
 mod secret_store;
+mod views;
 
 use std::{
     collections::HashMap,
@@ -71,6 +75,8 @@ pub struct SecretsManagerStore {
     rotation_token: Option<Arc<SecretString>>,
     service_clears_pending: bool,
     begun: Arc<Mutex<HashMap<String, String>>>,
+    /// What this store last read of each secret (`store/views.rs`).
+    views: Arc<views::Views>,
 }
 
 impl std::fmt::Debug for SecretsManagerStore {
@@ -98,6 +104,7 @@ impl SecretsManagerStore {
             rotation_token: None,
             service_clears_pending: false,
             begun: Arc::new(Mutex::new(HashMap::new())),
+            views: Arc::default(),
         }
     }
 
@@ -116,6 +123,7 @@ impl SecretsManagerStore {
             rotation_token: rotation_token.map(Arc::new),
             service_clears_pending: true,
             begun: self.begun.clone(),
+            views: self.views.clone(),
         }
     }
 
@@ -176,12 +184,14 @@ impl SecretsManagerStore {
             })
             .unwrap_or_default();
         versions.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(SecretDescription {
+        let description = SecretDescription {
             secret_id: out.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled(),
             last_rotated: out.last_rotated_date().and_then(to_chrono),
             versions,
-        })
+        };
+        self.views.remember_description(secret_id, &description);
+        Ok(description)
     }
 
     /// Reads the value of version `token` by id (any stages). `Ok(None)` when it has none.

@@ -125,6 +125,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// This worker's identity in leases (see [`ledger`]).
     holder: String,
+    /// A lone createSecret leaves its lease to its rotation's finishSecret (the rotation
+    /// service's steps; see [`Engine::with_lease_handover`]).
+    lease_handover: bool,
 }
 
 /// A worker identity: host, process id, and a random id (so two engines never share one).
@@ -151,6 +154,7 @@ impl Engine {
             defaults,
             clock: Arc::new(SystemClock),
             holder: worker_identity(),
+            lease_handover: false,
         }
     }
 
@@ -163,6 +167,18 @@ impl Engine {
     /// Replaces the worker identity recorded in leases (tests and simulations name workers).
     pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
         self.holder = holder.into();
+        self
+    }
+
+    /// For the rotation service's steps (the Lambda): a lone createSecret that stored its pending
+    /// document does not release its lease but hands it to the same rotation's finishSecret,
+    /// which takes it over in the write that would otherwise take a free lease (two ledger
+    /// writes fewer per rotation; [`ledger::may_take_over`]). Meant for callers whose four steps
+    /// follow each other within seconds: until finishSecret comes, or the lease expires
+    /// ([`Policy::lease_ttl`]), every other worker is refused with
+    /// [`EngineError::Busy`](crate::engine::EngineError::Busy), as during the step itself.
+    pub fn with_lease_handover(mut self, on: bool) -> Self {
+        self.lease_handover = on;
         self
     }
 

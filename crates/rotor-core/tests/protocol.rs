@@ -333,6 +333,94 @@ async fn a_rotation_records_its_intent_in_the_lease_write_and_writes_the_ledger_
     assert_readable_keys_work(&env, &store, "after the rotations").await;
 }
 
+/// The rotation service's steps (the Lambda, `Engine::with_lease_handover`): createSecret hands
+/// its lease to the same rotation's finishSecret instead of releasing it, so a rotation writes the
+/// ledger three times (the lease with the intent; finishSecret's takeover, dropping the intent;
+/// the release), not four. While the lease is handed over every other worker is refused and
+/// nothing changes; a re-run of createSecret takes no lease; a handed-over lease whose
+/// finishSecret never comes expires like any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_secret_hands_its_lease_to_the_rotations_finish_secret() {
+    let env = Env::start().await;
+    let store = FlakyStore::default();
+    let lambda = env.worker("lambda", no_grace()).with_lease_handover(true);
+    let other = env.worker("cli", no_grace());
+    lambda.init(&store, SECRET, None).await.unwrap();
+    let docs = |store: &FlakyStore| -> Vec<rotor_core::engine::LedgerDocument> {
+        store
+            .ledger_writes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|w| ledger_doc(w))
+            .collect()
+    };
+    for round in 0..2 {
+        let token = format!("service-token-{round}");
+        store.inner.begin_rotation(SECRET, &token).await.unwrap();
+        store.ledger_writes.lock().unwrap().clear();
+        let report = lambda
+            .step(&store, SECRET, Step::CreateSecret, &token)
+            .await
+            .unwrap();
+        assert_eq!(report.outcome, StepOutcome::Created);
+        let written = docs(&store);
+        assert_eq!(written.len(), 1, "round {round}: createSecret writes {written:?}");
+        let lease = written[0].lease.as_ref().expect("the lease stays");
+        assert_eq!(lease.handed_to.as_deref(), Some(token.as_str()));
+        assert_eq!(written[0].intents.len(), 1, "{:?}", written[0]);
+
+        // Every other worker is refused while the lease is handed over, and changes nothing.
+        let described = store.describe(SECRET).await.unwrap();
+        let refused = other.retire(&store, SECRET, true).await.err();
+        assert!(
+            matches!(refused, Some(EngineError::Busy { .. })),
+            "round {round}: {refused:?}"
+        );
+        assert_eq!(store.describe(SECRET).await.unwrap(), described);
+        // A re-run of createSecret (the service retrying the step) takes no lease.
+        let again = lambda
+            .step(&store, SECRET, Step::CreateSecret, &token)
+            .await
+            .unwrap();
+        assert_eq!(again.outcome, StepOutcome::AlreadyCreated);
+        assert_eq!(docs(&store).len(), 1, "round {round}: the re-run wrote the ledger");
+
+        for step in [Step::SetSecret, Step::TestSecret] {
+            lambda.step(&store, SECRET, step, &token).await.unwrap();
+        }
+        let finished = lambda
+            .step(&store, SECRET, Step::FinishSecret, &token)
+            .await
+            .unwrap();
+        assert_eq!(finished.outcome, StepOutcome::Promoted);
+        let written = docs(&store);
+        assert_eq!(written.len(), 3, "round {round}: ledger writes {written:?}");
+        let taken = written[1].lease.as_ref().expect("finishSecret took the lease over");
+        assert_eq!(taken.operation, "finishSecret");
+        assert!(taken.handed_to.is_none() && written[1].intents.is_empty(), "{:?}", written[1]);
+        assert!(written[2].lease.is_none() && written[2].intents.is_empty(), "{:?}", written[2]);
+        assert_readable_keys_work(&env, &store, &format!("after round {round}")).await;
+    }
+
+    // A handed-over lease whose finishSecret never comes expires: then any worker goes on.
+    let token = "service-token-abandoned";
+    store.inner.begin_rotation(SECRET, token).await.unwrap();
+    lambda
+        .step(&store, SECRET, Step::CreateSecret, token)
+        .await
+        .unwrap();
+    env.clock.advance(Duration::from_secs(3 * 60));
+    for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        other.step(&store, SECRET, step, token).await.unwrap();
+    }
+    let ledger = store.inner.read_ledger(SECRET).await.unwrap().unwrap();
+    let ledger = ledger_doc(&ledger.document);
+    assert!(ledger.lease.is_none() && ledger.intents.is_empty(), "{ledger:?}");
+    assert_no_orphan(&env, &store, "after the rotations").await;
+    assert_readable_keys_work(&env, &store, "after the rotations").await;
+}
+
 /// Issue finding: createSecret retired the key AWSPREVIOUS held when reading Previous failed.
 #[tokio::test(flavor = "multi_thread")]
 async fn create_secret_retires_nothing_when_awsprevious_cannot_be_read() {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rotor_core::engine::{Clock, Engine, LedgerDocument, ManualClock};
+use rotor_core::engine::{Clock, Engine, LedgerDocument, ManualClock, Step};
 use rotor_core::policy::{Policy, tag_of_name};
 use rotor_core::{
     KeyRecord, LedgerEntry, SecretDescription, SecretStore, SecretValue, Stage, StoreError,
@@ -143,9 +143,13 @@ enum Op {
     RevokeOlderKey,
     Sweep,
     DaemonTick,
+    /// The rotation service (the Lambda): `RotateSecret` makes the pending version outside
+    /// rotor's lease, then the four steps run as separate invocations, createSecret handing its
+    /// lease to finishSecret (`Engine::with_lease_handover`).
+    ServiceSteps,
 }
 
-const OPS: [Op; 9] = [
+const OPS: [Op; 10] = [
     Op::Rotate,
     Op::Resume,
     Op::Abandon,
@@ -155,6 +159,7 @@ const OPS: [Op; 9] = [
     Op::RevokeOlderKey,
     Op::Sweep,
     Op::DaemonTick,
+    Op::ServiceSteps,
 ];
 
 fn client_for(base_url: &str, management_key: &str) -> Client {
@@ -168,7 +173,8 @@ fn client_for(base_url: &str, management_key: &str) -> Client {
     Client::new(config).expect("client builds")
 }
 
-async fn run_op(engine: &Engine, store: &dyn SecretStore, op: Op) {
+async fn run_op(engine: &Engine, checked: &OwnerChecked, op: Op) {
+    let store: &dyn SecretStore = checked;
     match op {
         Op::Rotate => drop(engine.rotate(store, SECRET).await),
         Op::Resume => drop(engine.resume(store, SECRET).await),
@@ -214,6 +220,17 @@ async fn run_op(engine: &Engine, store: &dyn SecretStore, op: Op) {
                 drop(engine.rotate(store, SECRET).await);
             }
             drop(engine.retire(store, SECRET, false).await);
+        }
+        Op::ServiceSteps => {
+            let token = uuid::Uuid::new_v4().to_string();
+            if checked.inner.begin_rotation(SECRET, &token).await.is_err() {
+                return;
+            }
+            for step in Step::ALL {
+                if engine.step(store, SECRET, step, &token).await.is_err() {
+                    break;
+                }
+            }
         }
     }
 }
@@ -334,7 +351,8 @@ async fn simulate(seed: u64) -> Result<(), String> {
                     policy.clone(),
                 )
                 .with_clock(Arc::new(clock.clone()))
-                .with_holder(&name),
+                .with_holder(&name)
+                .with_lease_handover(true),
                 OwnerChecked {
                     inner: store.clone(),
                     me: name,

@@ -430,6 +430,7 @@ pub async fn leave_crashed_intent(env: &Env, store: &dyn SecretStore, secret: &s
             operation: "rotate".into(),
             acquired_at: now - chrono::Duration::minutes(10),
             expires_at: now - chrono::Duration::minutes(8),
+            handed_to: None,
         }),
         intents: vec![Intent {
             token: token.into(),

@@ -96,8 +96,10 @@ impl SecretStore for SecretsManagerStore {
             .collect();
         stages.sort();
         stages.dedup();
+        let version_id = out.version_id().unwrap_or_default();
+        self.views.remember_value(secret_id, version_id);
         Ok(SecretValue {
-            version_id: out.version_id().unwrap_or_default().to_owned(),
+            version_id: version_id.to_owned(),
             stages,
             value: SecretString::from(value.to_owned()),
             created_at: out.created_date().and_then(to_chrono),
@@ -218,6 +220,8 @@ impl SecretStore for SecretsManagerStore {
         req.send()
             .await
             .map_err(|e| map_sdk_error(secret_id, "PutSecretValue", e))?;
+        self.views.forget_description(secret_id);
+        self.views.remember_value(secret_id, token);
         if self.begun_token(secret_id).as_deref() == Some(token) {
             self.set_begun(secret_id, None);
         }
@@ -225,7 +229,16 @@ impl SecretStore for SecretsManagerStore {
     }
 
     async fn promote(&self, secret_id: &str, token: &str, from: &str) -> Result<(), StoreError> {
-        let d = self.describe_remote(secret_id).await?;
+        // The description this store just read starts the move only when it leads straight to
+        // it; the move's RemoveFromVersionId is the check (store/views.rs).
+        let remembered = self.views.take_description(secret_id).filter(|d| {
+            d.with_stage(Stage::Current).map(|v| v.id.as_str()) == Some(from)
+                && d.version(token).is_some_and(|v| !v.has(Stage::Current))
+        });
+        let d = match remembered {
+            Some(d) => d,
+            None => self.describe_remote(secret_id).await?,
+        };
         let target_stages = d.stages_of(token).to_vec();
         if target_stages.contains(&Stage::Current) {
             return Ok(());
@@ -244,7 +257,9 @@ impl SecretStore for SecretsManagerStore {
             return Err(StoreError::not_found(secret_id, format!("version {token}")));
         }
         let moved = async {
-            if self.value_of_version(secret_id, token).await?.is_none() {
+            if !self.views.has_value(secret_id, token)
+                && self.value_of_version(secret_id, token).await?.is_none()
+            {
                 return Err(StoreError::not_found(
                     secret_id,
                     format!("value of version {token}"),
@@ -262,12 +277,18 @@ impl SecretStore for SecretsManagerStore {
             Ok(())
         }
         .await;
+        self.views.forget_description(secret_id);
         if let Err(err) = moved {
             // A concurrent promote may have moved AWSCURRENT (and unlabeled `token`, so that its
-            // value is no longer found) after the check above: that is the race's Conflict.
+            // value is no longer found) after the check above: that is the race's Conflict. If
+            // AWSCURRENT is on `token` now, the promote is done (by this call, whose response
+            // was lost, or by another one of the same rotation).
             if let Ok(now) = self.describe_remote(secret_id).await {
                 let holder = now.with_stage(Stage::Current).map(|v| v.id.clone());
-                if holder.as_deref() != Some(from) && holder.as_deref() != Some(token) {
+                if holder.as_deref() == Some(token) {
+                    return Ok(());
+                }
+                if holder.as_deref() != Some(from) {
                     return Err(StoreError::conflict(
                         secret_id,
                         format!(
@@ -301,6 +322,7 @@ impl SecretStore for SecretsManagerStore {
             .send()
             .await
             .map_err(|e| map_sdk_error(secret_id, "UpdateSecretVersionStage(AWSPENDING)", e))?;
+        self.views.forget_description(secret_id);
         Ok(())
     }
 

@@ -42,6 +42,18 @@ impl Engine {
         }))
     }
 
+    /// createSecret when `token`'s pending version already holds a document (a re-run): nothing
+    /// to create and nothing to change, so no lease is taken.
+    pub(super) async fn already_created(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        token: &str,
+    ) -> Result<StepDone, EngineError> {
+        let pending = self.require_pending(store, scope, token).await?;
+        Ok(StepDone::outcome(StepOutcome::AlreadyCreated).with_hash(pending.key_hash))
+    }
+
     pub(super) async fn create_secret(
         &self,
         store: &dyn SecretStore,

@@ -60,6 +60,36 @@ pub struct Lease {
     pub operation: String,
     pub acquired_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Set by a lone createSecret run by the rotation service (the Lambda): the rotation token
+    /// whose finishSecret may take this lease over once that rotation's pending document is
+    /// stored ([`may_take_over`]). createSecret then leaves the lease in place instead of
+    /// releasing it, and finishSecret's takeover is the write that would have taken it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_to: Option<String>,
+}
+
+/// Whether a worker may take over `lease` while it still runs: only a lease a lone createSecret
+/// handed to rotation `token` ([`Lease::handed_to`]), taken by that rotation's finishSecret once it
+/// has read the rotation's pending document as stored (`pending_stored`). createSecret's last
+/// action is storing that document, so nothing it still does needs the lease; every other worker
+/// waits for the release or the expiry, as for any lease.
+pub(crate) fn may_take_over(lease: &Lease, pending_stored: Option<&str>) -> bool {
+    lease.handed_to.is_some() && lease.handed_to.as_deref() == pending_stored
+}
+
+/// What a lease is taken for ([`Engine::acquire_lease`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LeaseRequest<'a> {
+    /// What the owner will do (`rotate`, `createSecret`…), shown to workers it refuses.
+    pub(crate) operation: &'a str,
+    /// The intent recorded in the same check-and-set.
+    pub(crate) intent: Option<&'a PlannedIntent>,
+    /// [`Lease::handed_to`]: a lone createSecret that leaves the lease to its finishSecret.
+    pub(crate) hand_over_to: Option<&'a str>,
+    /// The rotation whose pending document the caller read as stored, after reading the
+    /// ledger: a lease handed to it may be taken over ([`may_take_over`]), and its intent is
+    /// dropped in the same write (its key is recorded).
+    pub(crate) pending_stored: Option<&'a str>,
 }
 
 /// A key about to be created at OpenRouter.
@@ -208,6 +238,28 @@ impl Engine {
         operation: &str,
         intent: Option<&PlannedIntent>,
     ) -> Result<Ownership, EngineError> {
+        let request = LeaseRequest {
+            operation,
+            intent,
+            ..LeaseRequest::default()
+        };
+        self.acquire_lease(store, scope, request).await
+    }
+
+    /// Takes the lease as `request` says (see [`LeaseRequest`]): when it is free, expired, or
+    /// handed to the rotation whose pending document the caller read as stored.
+    pub(crate) async fn acquire_lease(
+        &self,
+        store: &dyn SecretStore,
+        scope: &Scope,
+        request: LeaseRequest<'_>,
+    ) -> Result<Ownership, EngineError> {
+        let LeaseRequest {
+            operation,
+            intent,
+            hand_over_to,
+            pending_stored,
+        } = request;
         let ttl = self.defaults.lease_ttl;
         let mut attempts = 0;
         let mut own = loop {
@@ -237,6 +289,7 @@ impl Engine {
             // both own a secret.
             if let Some(lease) = &doc.lease
                 && lease.expires_at > now
+                && !may_take_over(lease, pending_stored)
             {
                 return Err(EngineError::Busy {
                     scope: scope.clone(),
@@ -246,13 +299,22 @@ impl Engine {
                 });
             }
             if let Some(lease) = &doc.lease {
-                info!(
-                    secret_id = scope.secret.as_str(),
-                    previous_holder = lease.holder.as_str(),
-                    previous_operation = lease.operation.as_str(),
-                    expired_at = %lease.expires_at,
-                    "taking over an expired lease"
-                );
+                if lease.expires_at > now {
+                    info!(
+                        secret_id = scope.secret.as_str(),
+                        previous_holder = lease.holder.as_str(),
+                        token = lease.handed_to.as_deref().unwrap_or_default(),
+                        "taking over the lease createSecret handed to this rotation's finishSecret"
+                    );
+                } else {
+                    info!(
+                        secret_id = scope.secret.as_str(),
+                        previous_holder = lease.holder.as_str(),
+                        previous_operation = lease.operation.as_str(),
+                        expired_at = %lease.expires_at,
+                        "taking over an expired lease"
+                    );
+                }
             }
             let mut next = doc.clone();
             next.lease = Some(Lease {
@@ -260,7 +322,12 @@ impl Engine {
                 operation: operation.to_owned(),
                 acquired_at: now,
                 expires_at: now + chrono_ttl(ttl),
+                handed_to: hand_over_to.map(str::to_owned),
             });
+            // The intent of a rotation whose document is stored: its key is recorded.
+            if let Some(token) = pending_stored {
+                next.intents.retain(|i| i.token != token);
+            }
             let mut fresh = Vec::new();
             if let Some(planned) = intent
                 && !doc.intents.iter().any(|i| i.token == planned.token)

@@ -3,6 +3,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::key_memo;
+use super::ledger::LeaseRequest;
 use super::*;
 
 /// A step of the rotation contract. Parses from and prints as AWS's names (`createSecret`…).
@@ -157,25 +158,48 @@ impl Engine {
                         }
                         Ok(TokenState::Pending) => {}
                     }
-                    // createSecret's intent goes into the lease's own check-and-set.
+                    // createSecret's intent goes into the lease's own check-and-set; a pending
+                    // document already stored means createSecret has nothing to do: no lease.
+                    let mut request = LeaseRequest {
+                        operation: step.as_str(),
+                        ..LeaseRequest::default()
+                    };
                     let intent = match step {
                         Step::CreateSecret => match self.plan_intent(store, &scope, token).await {
-                            Ok(intent) => intent,
+                            Ok(Some(intent)) => Some(intent),
+                            Ok(None) => {
+                                let done = self.already_created(store, &scope, token).await;
+                                return self.report_step(store, &scope, started, done);
+                            }
                             Err(e) => return self.report_step(store, &scope, started, Err(e)),
                         },
                         _ => None,
                     };
-                    let mut own = match self
-                        .take_lease_with_intent(store, &scope, step.as_str(), intent.as_ref())
-                        .await
+                    request.intent = intent.as_ref();
+                    let hand_over = self.lease_handover && step == Step::CreateSecret;
+                    if hand_over {
+                        request.hand_over_to = Some(token);
+                    }
+                    // finishSecret may take over the lease its createSecret handed to it, once
+                    // the pending document is stored (read after the ledger, so the lease's
+                    // check-and-set keeps this read valid).
+                    if step == Step::FinishSecret
+                        && let Ok(Some(_)) = self.read_pending(store, &scope, token).await
                     {
+                        request.pending_stored = Some(token);
+                    }
+                    let mut own = match self.acquire_lease(store, &scope, request).await {
                         Ok(own) => own,
                         Err(e) => return self.report_step(store, &scope, started, Err(e)),
                     };
                     let result = self
                         .step_owned(store, secret_id, step, token, Some(&mut own), false)
                         .await;
-                    self.release(store, own).await;
+                    let handed_over = hand_over
+                        && matches!(&result, Ok(report) if report.outcome == StepOutcome::Created);
+                    if !handed_over {
+                        self.release(store, own).await;
+                    }
                     result
                 }
                 Step::SetSecret | Step::TestSecret => {
