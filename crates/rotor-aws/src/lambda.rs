@@ -432,9 +432,8 @@ impl RotationHandler {
         let client = Client::new(client_config).map_err(LambdaError::Client)?;
         // Secrets Manager runs the four steps back to back: createSecret leaves its lease to
         // finishSecret (two ledger writes, four Secrets Manager calls fewer per rotation).
-        let engine = Arc::new(
-            Engine::new(client, self.config.policy.clone()).with_lease_handover(true),
-        );
+        let engine =
+            Arc::new(Engine::new(client, self.config.policy.clone()).with_lease_handover(true));
         *slot = Some((engine.clone(), key));
         Ok(engine)
     }

@@ -38,7 +38,10 @@ async fn a_promote_from_a_stale_description_decides_again_from_a_fresh_one() {
     };
     let t1 = uuid::Uuid::new_v4().to_string();
     let [c, d, e] = std::array::from_fn(|_| uuid::Uuid::new_v4().to_string());
-    store.create_secret(&secret, &t1, &value("1")).await.unwrap();
+    store
+        .create_secret(&secret, &t1, &value("1"))
+        .await
+        .unwrap();
 
     // Another process promoted this rotation after this one's describe: done.
     other.begin_rotation(&secret, &c).await.unwrap();
@@ -61,5 +64,9 @@ async fn a_promote_from_a_stale_description_decides_again_from_a_fresh_one() {
     let err = store.promote(&secret, &d, &c).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
     let now = store.describe(&secret).await.unwrap();
-    assert_eq!(current(&now).as_deref(), Some(e.as_str()), "nothing changed");
+    assert_eq!(
+        current(&now).as_deref(),
+        Some(e.as_str()),
+        "nothing changed"
+    );
 }

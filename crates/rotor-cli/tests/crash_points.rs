@@ -316,7 +316,7 @@ async fn enumerate(backend: Backend) {
     let (first_store, next_store) = match backend {
         Backend::File => (0, 0),
         Backend::Vault => (15, 14),
-        Backend::Aws => (21, 21),
+        Backend::Aws => (18, 17),
     };
     assert!(
         openrouter <= 5 && total - openrouter <= first_store,

@@ -29,6 +29,12 @@
 //!   the slot it wrote since the read it started from, so that read plus the write is what a
 //!   read now would return. The cache remembers it as if just read.
 //!
+//! * **A version's value is read once per process where the backend allows it.** When the
+//!   description this cache holds names the version a read asks for, and the store remembers that
+//!   version's value ([`SecretStore::remembered_value`]: Secrets Manager versions never change once
+//!   written), the cache answers with it and the description's stages. The answer is exactly as
+//!   fresh as that description, and carries its sequence number.
+//!
 //! Only `NotFound` errors are remembered (as "not there"); any other read error is returned and
 //! forgotten, so a retry reads again. Every remembered read carries a sequence number, so the
 //! ledger rule can tell what was read after which ledger revision.
@@ -69,6 +75,22 @@ impl Known {
         }
         self.values.retain(|(seq, _)| *seq > after);
         self.missing.retain(|(seq, _)| *seq > after);
+    }
+
+    /// The version the remembered description says `selector` reads, its stages, and when the
+    /// description was read.
+    fn resolve(
+        &self,
+        selector: &VersionSelector,
+    ) -> Option<(String, Vec<crate::store::Stage>, u64)> {
+        let (seq, desc, _) = self.snapshot.as_ref()?;
+        let version = match selector {
+            VersionSelector::Stage(s) => desc.with_stage(*s),
+            VersionSelector::Version { id, stage } => {
+                desc.version(id).filter(|v| stage.is_none_or(|s| v.has(s)))
+            }
+        }?;
+        Some((version.id.clone(), version.stages.clone(), *seq))
     }
 
     fn lookup(&self, selector: &VersionSelector) -> Option<Option<SecretValue>> {
@@ -213,14 +235,32 @@ impl SecretStore for ReadCache<'_> {
         selector: &VersionSelector,
     ) -> Result<SecretValue, StoreError> {
         let generation = {
-            let state = self.lock();
-            match state.known.get(secret_id).and_then(|k| k.lookup(selector)) {
+            let mut state = self.lock();
+            let known = state.known.get(secret_id);
+            match known.and_then(|k| k.lookup(selector)) {
                 Some(Some(value)) => return Ok(value),
                 Some(None) => {
                     return Err(StoreError::not_found(secret_id, selector.to_string()));
                 }
-                None => state.generation,
+                None => {}
             }
+            // The version the description names, if the store remembers its (immutable) value.
+            // It is as fresh as that description: it carries the description's sequence number.
+            let remembered =
+                known
+                    .and_then(|k| k.resolve(selector))
+                    .and_then(|(id, stages, seq)| {
+                        let mut value = self.inner.remembered_value(secret_id, &id)?;
+                        value.version_id = id;
+                        value.stages = stages;
+                        Some((seq, value))
+                    });
+            if let Some((seq, value)) = remembered {
+                let known = state.known.entry(secret_id.to_owned()).or_default();
+                known.values.push((seq, value.clone()));
+                return Ok(value);
+            }
+            state.generation
         };
         let result = self.inner.get_value(secret_id, selector).await;
         let mut state = self.lock();
@@ -362,6 +402,9 @@ mod tests {
         reads: AtomicUsize,
         knows_its_writes: bool,
         after: Mutex<Option<Snapshot>>,
+        /// Remembers every value it read, by version (as the Secrets Manager store does).
+        remembers_values: bool,
+        remembered: Mutex<HashMap<String, SecretValue>>,
     }
 
     #[async_trait]
@@ -382,7 +425,18 @@ mod tests {
             sel: &VersionSelector,
         ) -> Result<SecretValue, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.get_value(s, sel).await
+            let value = self.inner.get_value(s, sel).await?;
+            if self.remembers_values {
+                let mut remembered = self.remembered.lock().unwrap();
+                remembered.insert(value.version_id.clone(), value.clone());
+            }
+            Ok(value)
+        }
+        fn remembered_value(&self, _s: &str, id: &str) -> Option<SecretValue> {
+            let mut value = self.remembered.lock().unwrap().get(id).cloned()?;
+            // What a backend that remembers values knows of their stages: possibly outdated.
+            value.stages.clear();
+            Some(value)
         }
         async fn create_secret(
             &self,
@@ -428,6 +482,62 @@ mod tests {
 
     fn value(text: &str) -> SecretString {
         SecretString::from(text.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_value_the_store_remembers_answers_for_the_version_the_description_names() {
+        use secrecy::ExposeSecret;
+        let store = Counting {
+            remembers_values: true,
+            ..Counting::default()
+        };
+        store
+            .create_secret("s", "v1", &value("{\"k\":1}"))
+            .await
+            .unwrap();
+        let reads = || store.reads.load(Ordering::SeqCst);
+        let current = VersionSelector::Stage(Stage::Current);
+        let previous = VersionSelector::Stage(Stage::Previous);
+        {
+            let cache = ReadCache::new(&store);
+            cache.describe("s").await.unwrap();
+            cache.get_value("s", &current).await.unwrap();
+        }
+        assert_eq!(reads(), 2);
+        // A later operation describes again; the value of the version it names is remembered.
+        {
+            let cache = ReadCache::new(&store);
+            cache.describe("s").await.unwrap();
+            let v = cache.get_value("s", &current).await.unwrap();
+            assert_eq!(reads(), 3, "the remembered value answers");
+            assert_eq!(v.version_id, "v1");
+            assert_eq!(
+                v.stages,
+                vec![Stage::Current],
+                "stages from the description"
+            );
+        }
+        // Another rotation moved Current: the version the description names now is read, and
+        // the remembered one answers for the stage it carries now.
+        store.inner.begin_rotation("s", "v2").await.unwrap();
+        store
+            .inner
+            .put_pending("s", "v2", &value("{\"k\":2}"))
+            .await
+            .unwrap();
+        store.inner.promote("s", "v2", "v1").await.unwrap();
+        let cache = ReadCache::new(&store);
+        cache.describe("s").await.unwrap();
+        let v = cache.get_value("s", &current).await.unwrap();
+        assert_eq!((v.version_id.as_str(), reads()), ("v2", 5));
+        assert_eq!(v.value.expose_secret(), "{\"k\":2}");
+        let v = cache.get_value("s", &previous).await.unwrap();
+        assert_eq!((v.version_id.as_str(), reads()), ("v1", 5));
+        assert_eq!(v.stages, vec![Stage::Previous]);
+        // Without a description nothing is answered from memory.
+        let cache = ReadCache::new(&store);
+        cache.get_value("s", &previous).await.unwrap();
+        assert_eq!(reads(), 6);
     }
 
     #[tokio::test]

@@ -305,6 +305,15 @@ pub trait SecretStore: Send + Sync {
         None
     }
 
+    /// The value of version `id` of `secret_id` as this store already knows it, without asking
+    /// the backend: a backend whose versions never change once written (Secrets Manager) may
+    /// remember the values it read or wrote. The `stages` of the result may be out of date; the
+    /// engine's read cache asks only for the version a fresh description names and takes the
+    /// stages from that description. Default: `None`.
+    fn remembered_value(&self, _secret_id: &str, _id: &str) -> Option<SecretValue> {
+        None
+    }
+
     /// Reads one version's value. `NotFound` when the secret, the version or the stage does not
     /// exist, or when the version exists but has no value yet (a Pending version created by
     /// [`begin_rotation`](Self::begin_rotation) before createSecret stored its value).

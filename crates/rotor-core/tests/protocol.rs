@@ -365,7 +365,11 @@ async fn create_secret_hands_its_lease_to_the_rotations_finish_secret() {
             .unwrap();
         assert_eq!(report.outcome, StepOutcome::Created);
         let written = docs(&store);
-        assert_eq!(written.len(), 1, "round {round}: createSecret writes {written:?}");
+        assert_eq!(
+            written.len(),
+            1,
+            "round {round}: createSecret writes {written:?}"
+        );
         let lease = written[0].lease.as_ref().expect("the lease stays");
         assert_eq!(lease.handed_to.as_deref(), Some(token.as_str()));
         assert_eq!(written[0].intents.len(), 1, "{:?}", written[0]);
@@ -384,7 +388,11 @@ async fn create_secret_hands_its_lease_to_the_rotations_finish_secret() {
             .await
             .unwrap();
         assert_eq!(again.outcome, StepOutcome::AlreadyCreated);
-        assert_eq!(docs(&store).len(), 1, "round {round}: the re-run wrote the ledger");
+        assert_eq!(
+            docs(&store).len(),
+            1,
+            "round {round}: the re-run wrote the ledger"
+        );
 
         for step in [Step::SetSecret, Step::TestSecret] {
             lambda.step(&store, SECRET, step, &token).await.unwrap();
@@ -396,10 +404,21 @@ async fn create_secret_hands_its_lease_to_the_rotations_finish_secret() {
         assert_eq!(finished.outcome, StepOutcome::Promoted);
         let written = docs(&store);
         assert_eq!(written.len(), 3, "round {round}: ledger writes {written:?}");
-        let taken = written[1].lease.as_ref().expect("finishSecret took the lease over");
+        let taken = written[1]
+            .lease
+            .as_ref()
+            .expect("finishSecret took the lease over");
         assert_eq!(taken.operation, "finishSecret");
-        assert!(taken.handed_to.is_none() && written[1].intents.is_empty(), "{:?}", written[1]);
-        assert!(written[2].lease.is_none() && written[2].intents.is_empty(), "{:?}", written[2]);
+        assert!(
+            taken.handed_to.is_none() && written[1].intents.is_empty(),
+            "{:?}",
+            written[1]
+        );
+        assert!(
+            written[2].lease.is_none() && written[2].intents.is_empty(),
+            "{:?}",
+            written[2]
+        );
         assert_readable_keys_work(&env, &store, &format!("after round {round}")).await;
     }
 
@@ -416,7 +435,10 @@ async fn create_secret_hands_its_lease_to_the_rotations_finish_secret() {
     }
     let ledger = store.inner.read_ledger(SECRET).await.unwrap().unwrap();
     let ledger = ledger_doc(&ledger.document);
-    assert!(ledger.lease.is_none() && ledger.intents.is_empty(), "{ledger:?}");
+    assert!(
+        ledger.lease.is_none() && ledger.intents.is_empty(),
+        "{ledger:?}"
+    );
     assert_no_orphan(&env, &store, "after the rotations").await;
     assert_readable_keys_work(&env, &store, "after the rotations").await;
 }

@@ -27,6 +27,12 @@ impl SecretStore for SecretsManagerStore {
         false
     }
 
+    /// Versions never change once written: the values this store read or wrote
+    /// (`store/views.rs`).
+    fn remembered_value(&self, secret_id: &str, id: &str) -> Option<SecretValue> {
+        self.views.value(secret_id, id)
+    }
+
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
         let mut d = self.describe_remote(secret_id).await?;
         if let Some(token) = self.begun_token(secret_id) {
@@ -96,14 +102,14 @@ impl SecretStore for SecretsManagerStore {
             .collect();
         stages.sort();
         stages.dedup();
-        let version_id = out.version_id().unwrap_or_default();
-        self.views.remember_value(secret_id, version_id);
-        Ok(SecretValue {
-            version_id: version_id.to_owned(),
+        let value = SecretValue {
+            version_id: out.version_id().unwrap_or_default().to_owned(),
             stages,
             value: SecretString::from(value.to_owned()),
             created_at: out.created_date().and_then(to_chrono),
-        })
+        };
+        self.views.remember_value(secret_id, &value);
+        Ok(value)
     }
 
     async fn create_secret(
@@ -221,7 +227,15 @@ impl SecretStore for SecretsManagerStore {
             .await
             .map_err(|e| map_sdk_error(secret_id, "PutSecretValue", e))?;
         self.views.forget_description(secret_id);
-        self.views.remember_value(secret_id, token);
+        self.views.remember_value(
+            secret_id,
+            &SecretValue {
+                version_id: token.to_owned(),
+                stages: vec![Stage::Pending],
+                value: value.clone(),
+                created_at: None,
+            },
+        );
         if self.begun_token(secret_id).as_deref() == Some(token) {
             self.set_begun(secret_id, None);
         }

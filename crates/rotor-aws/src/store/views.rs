@@ -8,29 +8,34 @@
 //! fresh `DescribeSecret`, exactly as it would without the memory. A description is taken once
 //! and not used after [`MAX_AGE`].
 //!
-//! The store also remembers which versions it has read a value of: a version's value never
-//! changes once written, so "this version holds a value" stays true for as long as the version
-//! exists (and a move to a version that no longer exists is refused by the service).
+//! The store also remembers the values it read or wrote, by version: a version's value never
+//! changes once written, so "this version holds this value" stays true for as long as the
+//! version exists (and a move to a version that no longer exists is refused by the service). The
+//! engine's read cache uses them ([`SecretStore::remembered_value`]) only for the version a fresh
+//! description names, with that description's stages, so a rotation's steps read each version's
+//! value once per process.
+//!
+//! [`SecretStore::remembered_value`]: rotor_core::SecretStore::remembered_value
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rotor_core::store::SecretDescription;
+use rotor_core::store::{SecretDescription, SecretValue};
 
 /// How long a remembered description may start a move (a step's reads and its promote follow
 /// each other within milliseconds; anything older is read again).
 const MAX_AGE: Duration = Duration::from_secs(30);
 
-/// How many valued versions are remembered per secret (a long-running daemon rotates the same
-/// secret for months; only the last rotation's versions matter).
-const MAX_VALUED: usize = 16;
+/// How many values are remembered per secret (a long-running daemon rotates the same secret for
+/// months; only the versions of the last rotation or two matter).
+const MAX_VALUES: usize = 8;
 
 #[derive(Default)]
 struct Entry {
     description: Option<(Instant, SecretDescription)>,
-    /// Versions of this secret whose value this store has read.
-    valued: HashSet<String>,
+    /// Values of this secret's versions this store has read or written, by version id.
+    values: HashMap<String, SecretValue>,
 }
 
 /// Per secret id, the last description and the versions known to hold a value.
@@ -50,18 +55,27 @@ impl Views {
 
     /// Remembers the description of `secret` just read.
     pub(super) fn remember_description(&self, secret: &str, description: &SecretDescription) {
-        self.lock().entry(secret.to_owned()).or_default().description =
-            Some((Instant::now(), description.clone()));
+        self.lock()
+            .entry(secret.to_owned())
+            .or_default()
+            .description = Some((Instant::now(), description.clone()));
     }
 
-    /// Remembers that `version` of `secret` holds a value (the most recent [`MAX_VALUED`]).
-    pub(super) fn remember_value(&self, secret: &str, version: &str) {
+    /// Remembers the value of a version of `secret` (at most [`MAX_VALUES`] per secret).
+    pub(super) fn remember_value(&self, secret: &str, value: &SecretValue) {
         let mut map = self.lock();
-        let valued = &mut map.entry(secret.to_owned()).or_default().valued;
-        if valued.len() >= MAX_VALUED {
-            valued.clear();
+        let values = &mut map.entry(secret.to_owned()).or_default().values;
+        if values.len() >= MAX_VALUES && !values.contains_key(&value.version_id) {
+            values.clear();
         }
-        valued.insert(version.to_owned());
+        values.insert(value.version_id.clone(), value.clone());
+    }
+
+    /// The remembered value of `version` of `secret`.
+    pub(super) fn value(&self, secret: &str, version: &str) -> Option<SecretValue> {
+        self.lock()
+            .get(secret)
+            .and_then(|e| e.values.get(version).cloned())
     }
 
     /// Takes the remembered description of `secret`, if it is recent.
@@ -73,11 +87,11 @@ impl Views {
             .map(|(_, d)| d)
     }
 
-    /// Whether this store has read a value of `version` of `secret`.
+    /// Whether this store has read or written a value of `version` of `secret`.
     pub(super) fn has_value(&self, secret: &str, version: &str) -> bool {
         self.lock()
             .get(secret)
-            .is_some_and(|e| e.valued.contains(version))
+            .is_some_and(|e| e.values.contains_key(version))
     }
 
     /// Forgets the description of `secret` (after this store changed its stages).
@@ -101,12 +115,21 @@ mod tests {
         }
     }
 
+    fn value(version: &str) -> SecretValue {
+        SecretValue {
+            version_id: version.to_owned(),
+            stages: Vec::new(),
+            value: secrecy::SecretString::from("{}".to_owned()),
+            created_at: None,
+        }
+    }
+
     #[test]
     fn a_description_is_taken_once_and_values_are_remembered_per_secret() {
         let views = Views::default();
         assert!(views.take_description("s").is_none());
         views.remember_description("s", &description("s"));
-        views.remember_value("s", "v1");
+        views.remember_value("s", &value("v1"));
         assert_eq!(views.take_description("s").unwrap().secret_id, "s");
         assert!(views.take_description("s").is_none(), "taken once");
         assert!(views.has_value("s", "v1"));
@@ -115,6 +138,17 @@ mod tests {
         views.remember_description("s", &description("s"));
         views.forget_description("s");
         assert!(views.take_description("s").is_none());
-        assert!(views.has_value("s", "v1"), "values outlive a forgotten description");
+        assert!(
+            views.has_value("s", "v1"),
+            "values outlive a forgotten description"
+        );
+        assert_eq!(views.value("s", "v1").unwrap().version_id, "v1");
+        for i in 0..MAX_VALUES {
+            views.remember_value("s", &value(&format!("w{i}")));
+        }
+        assert!(
+            views.value("s", "v1").is_none(),
+            "at most {MAX_VALUES} per secret"
+        );
     }
 }
