@@ -128,7 +128,10 @@ impl Engine {
     /// Runs one step for rotation `token` (the Lambda's events, `rotor step`). createSecret and
     /// finishSecret run under the secret's lease (they create, promote and delete keys);
     /// finishSecret tests the key again before promoting it, since this call cannot know that
-    /// testSecret passed. Logs one structured event with the outcome.
+    /// testSecret passed. A createSecret whose pending document is already stored takes no
+    /// lease. With [`Engine::with_lease_handover`] (the Lambda) a createSecret that stored its
+    /// pending document leaves its lease to this rotation's finishSecret, which takes it over.
+    /// Logs one structured event with the outcome.
     pub async fn step(
         &self,
         store: &dyn SecretStore,
