@@ -618,3 +618,38 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(handed_to: Option<&str>) -> Lease {
+        let now = Utc::now();
+        Lease {
+            holder: "lambda".into(),
+            operation: "createSecret".into(),
+            acquired_at: now,
+            expires_at: now + chrono::Duration::minutes(2),
+            handed_to: handed_to.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn only_the_rotation_a_lease_was_handed_to_may_take_it_over_once_its_document_is_stored() {
+        // (lease handed to, the rotation whose pending document the taker read as stored, may take over)
+        let table = [
+            (Some("t1"), Some("t1"), true),
+            (Some("t1"), None, false),
+            (Some("t1"), Some("t2"), false),
+            (None, Some("t1"), false),
+            (None, None, false),
+        ];
+        for (handed_to, stored, want) in table {
+            assert_eq!(
+                may_take_over(&lease(handed_to), stored),
+                want,
+                "handed to {handed_to:?}, stored {stored:?}"
+            );
+        }
+    }
+}
