@@ -18,7 +18,11 @@ use clap::Parser;
 
 use crate::args::{Cli, LogFormat};
 
-#[tokio::main]
+/// One runtime thread. rotor's own work between requests is small (a fleet rotation is
+/// mostly waiting on OpenRouter and the store), and a second worker thread only added wake-ups
+/// and context switches between the two (BENCHMARKS.md, "Profile"); the file store's writes
+/// still run on tokio's blocking pool, in parallel.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.global.log_format;

@@ -194,14 +194,15 @@ impl FileStore {
         })
     }
 
+    /// Reads the secret's file on the calling thread. A read takes no lock and never waits: a
+    /// `stat` per directory, then open, read and parse one small file. Handing it to tokio's
+    /// blocking pool cost more CPU (two thread wake-ups and context switches) than the read
+    /// itself (BENCHMARKS.md, "Profile"); writes, which wait for the lock and for `fsync`, still
+    /// run there.
     async fn read(&self, secret: &str) -> Result<Option<SecretState>, StoreError> {
         let paths = self.paths(secret)?;
-        let name = secret.to_owned();
-        blocking(secret, move || {
-            check_dirs(&name, &paths.dirs, false)?;
-            load(&name, &paths.file)
-        })
-        .await
+        check_dirs(secret, &paths.dirs, false)?;
+        load(secret, &paths.file)
     }
 
     async fn read_existing(&self, secret: &str) -> Result<SecretState, StoreError> {
