@@ -19,6 +19,12 @@
 //! both in one check-and-set ([`Engine::take_lease_with_intent`]); an intent recorded that way
 //! whose `POST /keys` was never sent (the rotation was refused, or failed before creating) is
 //! dropped by the release write, with nothing to look up.
+//!
+//! The rotation service runs its four steps as separate invocations within seconds; there
+//! ([`Engine::with_lease_handover`]) a createSecret that stored its pending document keeps its
+//! lease for the same rotation's finishSecret ([`Lease::handed_to`]), which takes it over once
+//! it has read that document as stored ([`may_take_over`]), dropping the rotation's intent in the
+//! same check-and-set: one ledger write instead of a release and a fresh take.
 
 use std::collections::HashSet;
 use std::time::Duration;
