@@ -23,7 +23,7 @@
 //! The rotation service runs its four steps as separate invocations within seconds; there
 //! ([`Engine::with_lease_handover`]) a createSecret that stored its pending document keeps its
 //! lease for the same rotation's finishSecret ([`Lease::handed_to`]), which takes it over once
-//! it has read that document as stored ([`may_take_over`]), dropping the rotation's intent in the
+//! it has read that document as stored (`may_take_over`), dropping the rotation's intent in the
 //! same check-and-set: one ledger write instead of a release and a fresh take.
 
 use std::collections::HashSet;
@@ -68,7 +68,7 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
     /// Set by a lone createSecret run by the rotation service (the Lambda): the rotation token
     /// whose finishSecret may take this lease over once that rotation's pending document is
-    /// stored ([`may_take_over`]). createSecret then leaves the lease in place instead of
+    /// stored (`may_take_over`). createSecret then leaves the lease in place instead of
     /// releasing it, and finishSecret's takeover is the write that would have taken it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed_to: Option<String>,
