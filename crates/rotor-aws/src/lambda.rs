@@ -431,7 +431,7 @@ impl RotationHandler {
         client_config.timeout = client_config.timeout.min(Duration::from_secs(20));
         let client = Client::new(client_config).map_err(LambdaError::Client)?;
         // Secrets Manager runs the four steps back to back: createSecret leaves its lease to
-        // finishSecret (two ledger writes, four Secrets Manager calls fewer per rotation).
+        // finishSecret (one ledger write, two Secrets Manager calls fewer per rotation).
         let engine =
             Arc::new(Engine::new(client, self.config.policy.clone()).with_lease_handover(true));
         *slot = Some((engine.clone(), key));

@@ -172,8 +172,8 @@ impl Engine {
 
     /// For the rotation service's steps (the Lambda): a lone createSecret that stored its pending
     /// document does not release its lease but hands it to the same rotation's finishSecret,
-    /// which takes it over in the write that would otherwise take a free lease (two ledger
-    /// writes fewer per rotation; `ledger::may_take_over`). Meant for callers whose four steps
+    /// which takes it over in the write that would otherwise take a free lease (one ledger
+    /// write fewer per rotation; `ledger::may_take_over`). Meant for callers whose four steps
     /// follow each other within seconds: until finishSecret comes, or the lease expires
     /// ([`Policy::lease_ttl`]), every other worker is refused with
     /// [`EngineError::Busy`], as during the step itself.
